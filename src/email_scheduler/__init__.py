@@ -1,0 +1,3 @@
+"""Compliance-aware email scheduler for Medicare insurance agencies."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from email_scheduler.cli import main
+
+main()

@@ -1,0 +1,145 @@
+"""Date arithmetic on columns of days.
+
+A date is held as an integer: the number of days since 1970-01-01 (the
+epoch of numpy's ``datetime64[D]``). Whole columns of dates are computed at
+once with numpy; nothing here loops over rows in Python.
+
+Anniversaries follow one rule for the leap day: the anniversary of Feb 29
+in a year without a Feb 29 is Feb 28 of that year. Because today is fixed
+for a run, the anniversary of a date depends only on its month and day, so
+these functions take month and day columns rather than whole dates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+Days = npt.NDArray[np.int64]
+Ints = npt.NDArray[np.int64]
+
+EPOCH = dt.date(1970, 1, 1)
+MISSING = np.int64(-(2**40))
+"""Marks a missing date in a column of days; sorts before every real date."""
+
+_MONTH_START = np.array([0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334])
+
+
+def to_days(day: dt.date) -> int:
+    """Return `day` as a count of days since 1970-01-01."""
+    return (day - EPOCH).days
+
+
+def from_days(days: int) -> dt.date:
+    """Return the date `days` days after 1970-01-01."""
+    return EPOCH + dt.timedelta(days=int(days))
+
+
+def is_leap(year: Ints) -> npt.NDArray[np.bool_]:
+    """Return, for each year, whether it has a Feb 29."""
+    return (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+
+
+def civil(days: Days) -> tuple[Ints, Ints, Ints]:
+    """Return the (year, month, day) columns of a column of days."""
+    stamps = days.astype("M8[D]")
+    years = stamps.astype("M8[Y]")
+    months = stamps.astype("M8[M]")
+    year = years.astype(np.int64) + 1970
+    month = (months - months.astype("M8[Y]").astype("M8[M]")).astype(np.int64) + 1
+    day = (stamps - months.astype("M8[D]")).astype(np.int64) + 1
+    return year, month, day
+
+
+def date_days(year: Ints, month: Ints, day: Ints) -> Days:
+    """Return the days of valid (year, month, day) columns."""
+    year = np.asarray(year, dtype=np.int64)
+    month = np.asarray(month, dtype=np.int64)
+    year_start = (year - 1970).astype("M8[Y]").astype("M8[D]").astype(np.int64)
+    leap_shift = (is_leap(year) & (month > 2)).astype(np.int64)
+    return year_start + _MONTH_START[month - 1] + leap_shift + day - 1
+
+
+def anniversary(month: Ints, day: Ints, year: Ints | int) -> Days:
+    """Return the anniversary of (month, day) in `year`, Feb 29 -> Feb 28."""
+    year = np.broadcast_to(np.asarray(year, dtype=np.int64), np.shape(month))
+    clamp = (month == 2) & (day == 29) & ~is_leap(year)
+    return date_days(year, month, np.where(clamp, 28, day))
+
+
+def next_anniversary(month: Ints, day: Ints, today: int) -> Days:
+    """Return the first anniversary of (month, day) that is today or later."""
+    this_year = from_days(today).year
+    current = anniversary(month, day, this_year)
+    return np.where(current >= today, current, anniversary(month, day, this_year + 1))
+
+
+def months_elapsed(start: Days, end: Days) -> Ints:
+    """Return whole months from `start` to `end` (a month ends on the same day)."""
+    y1, m1, d1 = civil(start)
+    y2, m2, d2 = civil(end)
+    return 12 * (y2 - y1) + (m2 - m1) - (d2 < d1).astype(np.int64)
+
+
+def age_on(birth_year: Ints, birth_month: Ints, birth_day: Ints, on: Days) -> Ints:
+    """Return the age in whole years on each date `on`."""
+    year, month, day = civil(on)
+    before_birthday = (month < birth_month) | ((month == birth_month) & (day < birth_day))
+    return year - birth_year - before_birthday.astype(np.int64)
+
+
+def text_salt(text: str) -> np.uint64:
+    return np.uint64(int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest()))
+
+
+def mix64(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    # splitmix64 finaliser: every input bit reaches every output bit.
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def stable_offset(contact_id: Ints, email_type: str, event: Days, modulo: int) -> Ints:
+    """Return a per-email offset in [0, modulo) that is the same in every process.
+
+    The offset hashes the email's identity (contact, type, event date):
+    BLAKE2 names the type once, and a splitmix64 mix spreads the columns, so
+    spreading is reproducible without hashing a string per row.
+    """
+    with np.errstate(over="ignore"):
+        x = contact_id.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        x ^= text_salt(email_type)
+        x ^= mix64(event.astype(np.uint64) + np.uint64(0x632BE59BD9B4E019))
+        hashed = mix64(x)
+    return (hashed % np.uint64(modulo)).astype(np.int64)
+
+
+_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T].*)?$"
+
+
+def _flags(column: pa.ChunkedArray) -> npt.NDArray[np.bool_]:
+    return np.asarray(column.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def parse_dates(column: pa.ChunkedArray) -> tuple[Days, npt.NDArray[np.bool_]]:
+    """Return (days, malformed) for a text column of dates.
+
+    Accepts `YYYY-MM-DD`, optionally followed by a time after a space or
+    `T`. An empty value is missing; anything else that is not a real
+    calendar date is missing and flagged as malformed.
+    """
+    text = pc.utf8_trim_whitespace(column.cast(pa.string()))
+    present = _flags(pc.not_equal(text, ""))
+    day = pc.utf8_slice_codeunits(text, 0, 10)
+    parsed = pc.strptime(day, format="%Y-%m-%d", unit="s", error_is_null=True)
+    # strptime rolls 2023-02-30 over to March; formatting back catches that.
+    exact = pc.equal(pc.strftime(parsed, format="%Y-%m-%d"), day)
+    valid = _flags(pc.and_(pc.match_substring_regex(text, _DATE), exact))
+    days = parsed.cast(pa.date32()).cast(pa.int32()).fill_null(0).to_numpy()
+    days = np.where(valid, days.astype(np.int64), MISSING)
+    return days, present & ~valid

@@ -1,0 +1,1 @@
+"""Constraints: stages that decide which planned emails may go out, and when."""

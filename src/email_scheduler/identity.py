@@ -1,0 +1,79 @@
+"""Matching planned emails to existing rows by identity.
+
+An email's identity is (contact, kind, event date), where the kind is the
+email type with its campaign instance. Identities are packed into one
+64-bit integer so that a whole plan is matched with one sort and a binary
+search. Rows written by older schedulers may lack a full event date: they
+are matched on the event year when they have one, else on the send date.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from email_scheduler.calendar import MISSING, Days, Ints, civil
+from email_scheduler.store.reader import ExistingRows
+
+_EVENT_BITS = 17
+_KIND_BITS = 10
+_EVENT_BASE = -25_567  # 1900-01-01: events up to 2258 fit in 17 bits
+MAX_KINDS = 1 << _KIND_BITS
+
+
+def pack(contact_id: Ints, kind: Ints, value: Ints) -> Ints:
+    """Return one integer key per (contact, kind, value) triple."""
+    if len(kind) and int(kind.max()) >= MAX_KINDS:
+        raise ValueError(f"more than {MAX_KINDS} email kinds in one database")
+    offset = np.clip(value - _EVENT_BASE, 0, (1 << _EVENT_BITS) - 1)
+    return (contact_id << (_KIND_BITS + _EVENT_BITS)) | (kind << _EVENT_BITS) | offset
+
+
+def _lookup(keys: Ints, candidates: npt.NDArray[np.bool_], query: Ints) -> Ints:
+    """Return, for each query key, the position of an equal candidate key, or -1."""
+    positions = np.flatnonzero(candidates)
+    order = positions[np.argsort(keys[positions], kind="stable")]
+    sorted_keys = keys[order]
+    at = np.searchsorted(sorted_keys, query)
+    at_clipped = np.minimum(at, max(len(order) - 1, 0))
+    hit = (at < len(order)) & (sorted_keys[at_clipped] == query) if len(order) else np.zeros(
+        len(query), dtype=bool
+    )
+    return np.where(hit, order[at_clipped] if len(order) else -1, -1)
+
+
+def _first_claim(found: Ints) -> Ints:
+    """Keep only the first plan row that claims each existing row."""
+    claimed = np.flatnonzero(found >= 0)
+    _, first = np.unique(found[claimed], return_index=True)
+    keep = np.full(len(found), -1, dtype=np.int64)
+    keep[claimed[first]] = found[claimed[first]]
+    return keep
+
+
+def match(
+    existing: ExistingRows, contact_id: Ints, kind: Ints, event: Days, send: Days
+) -> Ints:
+    """Return, for each planned email, the position of its existing row or -1."""
+    found = _lookup(
+        pack(existing.contact_id, existing.kind, existing.event),
+        existing.event != MISSING,
+        pack(contact_id, kind, event),
+    )
+    legacy = existing.event == MISSING
+    if not legacy.any():
+        return _first_claim(found)
+    open_rows = found < 0
+    by_year = _lookup(
+        pack(existing.contact_id, existing.kind, existing.event_year),
+        legacy & (existing.event_year >= 0),
+        pack(contact_id, kind, civil(event)[0]),
+    )
+    found = np.where(open_rows, by_year, found)
+    open_rows = found < 0
+    by_date = _lookup(
+        pack(existing.contact_id, existing.kind, existing.send),
+        legacy & (existing.event_year < 0) & (existing.send != MISSING),
+        pack(contact_id, kind, send),
+    )
+    return _first_claim(np.where(open_rows, by_date, found))

@@ -1,0 +1,139 @@
+"""The plan: every email a run wants to exist, as columns.
+
+A plan row is one email with its identity (contact, kind, event date) and
+its content (send date, status, skip reason, priority, templates,
+metadata). Text content is held as integer codes into a `Vocabulary`
+shared with the rows read from the database, so comparing the plan with
+the table compares integers, and strings are built only for rows written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from email_scheduler.calendar import Days, Ints
+
+PRE_SCHEDULED = "pre-scheduled"
+SKIPPED = "skipped"
+MANAGED_STATUSES = (PRE_SCHEDULED, SKIPPED)
+"""Statuses the scheduler owns; every other status belongs to the sender."""
+
+NONE = 0
+"""The code of the empty string: no reason, no template, no metadata."""
+
+
+class Vocabulary:
+    """Interned strings and email kinds of one run.
+
+    A kind is an (email_type, campaign_instance_id) pair: the part of an
+    identity that is neither the contact nor the event date.
+    """
+
+    def __init__(self) -> None:
+        self._codes: dict[str, int] = {"": NONE}
+        self.strings: list[str] = [""]
+        self._kinds: dict[tuple[str, int], int] = {}
+        self.kinds: list[tuple[str, int]] = []
+
+    def code(self, text: str | None) -> int:
+        """Return the code of `text`, interning it on first sight."""
+        text = text or ""
+        found = self._codes.get(text)
+        if found is None:
+            found = self._codes[text] = len(self.strings)
+            self.strings.append(text)
+        return found
+
+    def codes(self, column: pa.ChunkedArray | pa.Array) -> Ints:
+        """Return the codes of a text column (nulls are the empty string)."""
+        if len(column) == 0:
+            return np.zeros(0, dtype=np.int64)
+        encoded = pc.dictionary_encode(column.fill_null(""))
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.unify_dictionaries().combine_chunks()
+        mapping = np.array([self.code(s) for s in encoded.dictionary.to_pylist()])
+        return mapping[encoded.indices.to_numpy(zero_copy_only=False)].astype(np.int64)
+
+    def text(self, codes: Ints) -> pa.Array:
+        """Return the strings of `codes`, with NONE as null."""
+        table = pa.array(self.strings, type=pa.string())
+        strings = table.take(pa.array(codes))
+        return pc.if_else(pa.array(codes == NONE), pa.nulls(len(codes), pa.string()), strings)
+
+    def kind(self, email_type: str, instance_id: int = 0) -> int:
+        """Return the code of an email kind, registering it on first sight."""
+        key = (email_type, instance_id)
+        found = self._kinds.get(key)
+        if found is None:
+            found = self._kinds[key] = len(self.kinds)
+            self.kinds.append(key)
+        return found
+
+    def kind_codes(self, email_type: pa.ChunkedArray, instance: Ints) -> Ints:
+        """Return the kind codes of (email_type, instance) columns."""
+        types = self.codes(email_type)
+        pairs, inverse = np.unique(np.stack([types, instance]), axis=1, return_inverse=True)
+        mapping = np.array(
+            [self.kind(self.strings[t], int(i)) for t, i in pairs.T], dtype=np.int64
+        )
+        return mapping[inverse.reshape(-1)] if len(mapping) else types
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Planned emails as columns of equal length."""
+
+    contact: Ints
+    """Position of the contact in the run's `Contacts` columns."""
+    contact_id: Ints
+    kind: Ints
+    event: Days
+    send: Days
+    skipped: npt.NDArray[np.bool_]
+    reason: Ints
+    priority: Ints
+    email_template: Ints
+    sms_template: Ints
+    metadata: Ints
+    respects_windows: npt.NDArray[np.bool_]
+    kept: npt.NDArray[np.bool_]
+    """The send date was kept from an existing row; balancing must not move it."""
+    latest: Days
+    """The latest useful send date of the email."""
+    row: Ints
+    """Position of the existing row with the same identity, or -1."""
+
+    def __len__(self) -> int:
+        return len(self.contact)
+
+    def take(self, index: npt.NDArray[np.bool_] | Ints) -> Plan:
+        """Return the rows selected by a mask or positions."""
+        return Plan(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+    def with_(self, **columns: object) -> Plan:
+        """Return a copy with some columns replaced."""
+        return replace(self, **columns)  # type: ignore[arg-type]
+
+    @staticmethod
+    def concat(parts: list[Plan]) -> Plan:
+        """Return the rows of all parts, in order."""
+        if not parts:
+            return empty_plan()
+        return Plan(
+            **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Plan)}
+        )
+
+
+def empty_plan() -> Plan:
+    """Return a plan with no rows."""
+    ints = np.zeros(0, dtype=np.int64)
+    flags = np.zeros(0, dtype=bool)
+    columns: dict[str, object] = {f.name: ints for f in fields(Plan)}
+    for name in ("skipped", "respects_windows", "kept"):
+        columns[name] = flags
+    return Plan(**columns)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Planners: each turns contacts and settings into candidate emails."""

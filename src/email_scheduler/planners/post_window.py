@@ -1,0 +1,105 @@
+"""Post-window emails: one catch-up the day after a window that withheld mail.
+
+A dated window W (birthday or effective-date, not year-round) earns one
+post-window email, on W.end + 1 (event date W.end), when that day is today
+or later and W holds either an email of this run's plan that W withholds,
+or the ideal send date of the latest past birthday, effective-date or AEP
+email that was not sent. The second case keeps the email in the plan from
+the first run that sees the window until it is sent, even after the
+withheld email has become history. When W.end + 1 lies in another dated
+window, the email moves to the day after that window too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from email_scheduler.calendar import Days, Ints
+from email_scheduler.config import Settings
+from email_scheduler.contacts import Contacts
+from email_scheduler.identity import match
+from email_scheduler.plan import PRE_SCHEDULED, SKIPPED, Plan, Vocabulary
+from email_scheduler.planners.anniversary import AnniversaryPlanner, Occurrences
+from email_scheduler.planners.candidates import candidates
+from email_scheduler.rules import BirthColumns, RuleBook
+from email_scheduler.store.reader import ExistingRows
+
+POST_WINDOW = "post_window"
+_MAX_HOPS = 8
+
+
+def _unsent(
+    occurrences: Occurrences,
+    email_type: str,
+    contacts: Contacts,
+    existing: ExistingRows,
+    vocabulary: Vocabulary,
+) -> Occurrences:
+    """Return the occurrences whose email was not sent (or handed to the sender)."""
+    at = occurrences.at
+    kind = np.full(len(at), vocabulary.kind(email_type), dtype=np.int64)
+    row = match(existing, contacts.id[at], kind, occurrences.event, occurrences.ideal)
+    status = np.where(row >= 0, existing.status[np.maximum(row, 0)] if len(existing) else -1, -1)
+    owned = (row < 0) | np.isin(status, [vocabulary.code(PRE_SCHEDULED), vocabulary.code(SKIPPED)])
+    return Occurrences(at[owned], occurrences.event[owned], occurrences.ideal[owned])
+
+
+def post_window_candidates(
+    plan: Plan,
+    planner: AnniversaryPlanner,
+    existing: ExistingRows,
+    rules: RuleBook,
+    dates: BirthColumns,
+    settings: Settings,
+    vocabulary: Vocabulary,
+    today: int,
+) -> Plan:
+    """Return unresolved post-window candidates for the windows that withheld mail."""
+    contacts = planner.contacts
+    withheld = plan.respects_windows & plan.skipped
+    at_parts: list[Ints] = [plan.contact[withheld]]
+    on_parts: list[Days] = [plan.send[withheld]]
+    past = {
+        "birthday": planner.birthdays(past=True),
+        "effective_date": planner.effective_dates(past=True),
+        "aep": planner.aeps(past=True),
+    }
+    for email_type, occurrences in past.items():
+        unsent = _unsent(occurrences, email_type, contacts, existing, vocabulary)
+        at_parts.append(unsent.at)
+        on_parts.append(unsent.ideal)
+    at = np.concatenate(at_parts)
+    on = np.concatenate(on_parts)
+
+    found = rules.exclusions(contacts.state, dates, at, on, dated_only=True)
+    due = found.hit & (found.end + 1 >= today)
+    pairs = np.unique(np.stack([at[due], found.end[due]]), axis=1)
+    at, window_end = pairs[0], pairs[1]
+    send = _after_windows(at, window_end + 1, contacts, dates, rules)
+
+    templates = settings.templates[POST_WINDOW]
+    sms = vocabulary.code(templates.sms)
+    return candidates(
+        contact=at,
+        contact_id=contacts.id[at],
+        kind=vocabulary.kind(POST_WINDOW),
+        event=window_end,
+        ideal=send,
+        cutoff=send,
+        priority=settings.priority(POST_WINDOW),
+        email_template=vocabulary.code(templates.email),
+        sms_template=np.where(contacts.has_phone[at], sms, 0),
+        respects_windows=False,
+    )
+
+
+def _after_windows(
+    at: Ints, send: Days, contacts: Contacts, dates: BirthColumns, rules: RuleBook
+) -> Days:
+    """Return each date moved past any dated window that holds it."""
+    for _ in range(_MAX_HOPS):
+        found = rules.exclusions(contacts.state, dates, at, send, dated_only=True)
+        if not found.hit.any():
+            break
+        send = np.where(found.hit, found.end + 1, send)
+    return send

@@ -1,0 +1,263 @@
+"""Run records: the run lock, checkpoints, configuration versions,
+data-quality records, checksums and backups."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from filelock import FileLock, Timeout
+
+from email_scheduler.calendar import mix64, text_salt
+from email_scheduler.config import Settings
+from email_scheduler.contacts import Contacts, DataQuality
+from email_scheduler.errors import DatabaseError, RunLockedError
+from email_scheduler.plan import PRE_SCHEDULED, SKIPPED, Plan, Vocabulary
+from email_scheduler.store.database import transaction, with_retries
+from email_scheduler.store.reader import ExistingRows
+
+log = logging.getLogger("email_scheduler")
+
+
+@contextmanager
+def run_lock(path: Path) -> Iterator[None]:
+    """Hold the database's run lock, or raise RunLockedError at once.
+
+    The lock is an OS file lock on `<database>.lock`, so it is released
+    when the process ends, however it ends.
+    """
+    lock = FileLock(f"{path}.lock", timeout=0)
+    try:
+        lock.acquire()
+    except Timeout as exc:
+        raise RunLockedError(
+            f"another scheduler run is working on {path}; wait for it to finish"
+        ) from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def record_config(conn: sqlite3.Connection, settings: Settings, now: str) -> int:
+    """Return the id of the settings' config version, adding a row when new."""
+    checksum = settings.version()
+    with transaction(conn):
+        found = conn.execute(
+            "SELECT id FROM config_versions WHERE checksum = ? AND valid_to IS NULL",
+            (checksum,),
+        ).fetchone()
+        if found:
+            return int(found[0])
+        conn.execute(
+            "UPDATE config_versions SET valid_to = ? "
+            "WHERE config_type = 'scheduler' AND valid_to IS NULL",
+            (now,),
+        )
+        cursor = conn.execute(
+            "INSERT INTO config_versions "
+            "(config_type, config_data, valid_from, created_at, created_by, checksum) "
+            "VALUES ('scheduler', ?, ?, ?, 'email-scheduler', ?)",
+            (settings.to_json(), now, now, checksum),
+        )
+        return int(cursor.lastrowid or 0)
+
+
+def start_checkpoint(
+    conn: sqlite3.Connection, run_id: str, today: dt.date, now: str, config_id: int
+) -> None:
+    """Record that a run started; a crash leaves this row saying `started`."""
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO scheduler_checkpoints (run_timestamp, scheduler_run_id, "
+            "contacts_checksum, status, run_date, config_version_id) "
+            "VALUES (?, ?, '', 'started', ?, ?)",
+            (now, run_id, today.isoformat(), config_id),
+        )
+
+
+def interrupted_runs(conn: sqlite3.Connection) -> int:
+    """Return how many earlier runs never completed (crashed or killed)."""
+    (count,) = conn.execute(
+        "SELECT count(*) FROM scheduler_checkpoints WHERE status = 'started'"
+    ).fetchone()
+    return int(count)
+
+
+def complete_checkpoint(cursor: Any, run_id: str, now: str, record: dict[str, Any]) -> None:
+    """Mark the run completed with its counts, inside the write transaction."""
+    cursor.execute(
+        "UPDATE scheduler_checkpoints SET status = 'completed', completed_at = ?, "
+        "contacts_checksum = ?, schedules_before_checksum = ?, "
+        "schedules_after_checksum = ?, contacts_processed = ?, emails_scheduled = ?, "
+        "emails_skipped = ?, rows_inserted = ?, rows_updated = ?, rows_deleted = ?, "
+        "rows_unchanged = ?, summary = ? WHERE scheduler_run_id = ?",
+        (
+            now,
+            record["contacts_checksum"],
+            record["schedules_before_checksum"],
+            record["schedules_after_checksum"],
+            record["contacts_processed"],
+            record["emails_scheduled"],
+            record["emails_skipped"],
+            record["rows_inserted"],
+            record["rows_updated"],
+            record["rows_deleted"],
+            record["rows_unchanged"],
+            json.dumps(record["summary"], sort_keys=True),
+            run_id,
+        ),
+    )
+
+
+def fail_checkpoint(conn: sqlite3.Connection, run_id: str, now: str, error: str) -> None:
+    """Mark the run failed with its error message."""
+    try:
+        with transaction(conn):
+            conn.execute(
+                "UPDATE scheduler_checkpoints SET status = 'failed', completed_at = ?, "
+                "error_message = ? WHERE scheduler_run_id = ?",
+                (now, error, run_id),
+            )
+    except (sqlite3.Error, DatabaseError):
+        log.exception("could not record the failure of run %s", run_id)
+
+
+def replace_data_quality(cursor: Any, run_id: str, quality: DataQuality) -> None:
+    """Keep only this run's data-quality records (inside the write transaction)."""
+    cursor.execute("DELETE FROM contact_data_quality")
+    if not len(quality.contact_id):
+        return
+    table = pa.table(
+        {
+            "scheduler_run_id": pa.array([run_id] * len(quality.contact_id), pa.string()),
+            "contact_id": pa.array(quality.contact_id),
+            "issue": pa.array(quality.issue, pa.string()),
+            "detail": pa.array(quality.detail, pa.string()),
+        }
+    )
+    cursor.adbc_ingest("contact_data_quality", table, mode="append")
+
+
+def contacts_checksum(contacts: Contacts) -> str:
+    """Return a checksum of every contact field the plan depends on."""
+    digest = hashlib.blake2b(digest_size=16)
+    for column in (
+        contacts.id,
+        contacts.state,
+        contacts.birth,
+        contacts.effective,
+        contacts.failed_underwriting,
+        contacts.has_phone,
+        contacts.reachable,
+    ):
+        digest.update(np.ascontiguousarray(column).tobytes())
+    for chunk in contacts.carrier.chunks:
+        digest.update(pa.array(chunk).to_string().encode())
+    return digest.hexdigest()
+
+
+def backup(path: Path, settings: Settings, run_id: str) -> Path | None:
+    """Copy the database before writing, verify the copy, prune old copies."""
+    if not settings.backup.enabled:
+        return None
+    directory = settings.backup.directory or path.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"{path.name}.{run_id}.backup"
+    source = sqlite3.connect(path)
+    try:
+        with_retries(lambda: source.execute("VACUUM INTO ?", (str(target),)), "backup")
+    finally:
+        source.close()
+    copy = sqlite3.connect(target)
+    try:
+        (verdict,) = copy.execute("PRAGMA quick_check").fetchone()
+    finally:
+        copy.close()
+    if verdict != "ok":
+        raise DatabaseError(f"backup {target} failed its integrity check: {verdict}")
+    _prune(directory, path.name, settings.backup.retention_days)
+    return target
+
+
+def _prune(directory: Path, name: str, retention_days: int) -> None:
+    cutoff = dt.datetime.now().timestamp() - retention_days * 86_400
+    for old in directory.glob(f"{name}.*.backup"):
+        if old.stat().st_mtime < cutoff:
+            old.unlink()
+
+
+def _row_hashes(
+    contact_id: np.ndarray,  # type: ignore[type-arg]
+    type_salt: np.ndarray,  # type: ignore[type-arg]
+    event: np.ndarray,  # type: ignore[type-arg]
+    send: np.ndarray,  # type: ignore[type-arg]
+    status_salt: np.ndarray,  # type: ignore[type-arg]
+) -> np.uint64:
+    with np.errstate(over="ignore"):
+        x = mix64(contact_id.astype(np.uint64) ^ type_salt)
+        x = mix64(x ^ event.astype(np.uint64))
+        x = mix64(x ^ (send.astype(np.uint64) << np.uint64(20)) ^ status_salt)
+        return np.uint64(x.sum(dtype=np.uint64)) if len(x) else np.uint64(0)
+
+
+class ScheduleChecksum:
+    """An order-independent checksum of email_schedules, updated by the diff.
+
+    Each row hashes its contact, type, event date, send date and status;
+    the table's checksum is the sum of its rows' hashes (mod 2**64), so the
+    checksum after the write follows from the one before and the changes.
+    """
+
+    def __init__(self, vocabulary: Vocabulary) -> None:
+        self.vocabulary = vocabulary
+        self._salts = np.array([text_salt(s) for s in vocabulary.strings], dtype=np.uint64)
+
+    def _salt(self, codes: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
+        if len(self._salts) < len(self.vocabulary.strings):
+            self._salts = np.array(
+                [text_salt(s) for s in self.vocabulary.strings], dtype=np.uint64
+            )
+        return self._salts[codes]
+
+    def _type_codes(self) -> np.ndarray:  # type: ignore[type-arg]
+        return np.array([self.vocabulary.code(t) for t, _ in self.vocabulary.kinds], dtype=np.int64)
+
+    def existing(self, rows: ExistingRows) -> np.uint64:
+        """Return the summed hash of existing rows."""
+        types = self._type_codes()
+        return _row_hashes(
+            rows.contact_id,
+            self._salt(types[rows.kind]) if len(rows) else np.zeros(0, np.uint64),
+            rows.event,
+            rows.send,
+            self._salt(rows.status),
+        )
+
+    def planned(self, plan: Plan) -> np.uint64:
+        """Return the summed hash of planned rows as they will be written."""
+        types = self._type_codes()
+        status = np.where(
+            plan.skipped, self.vocabulary.code(SKIPPED), self.vocabulary.code(PRE_SCHEDULED)
+        )
+        return _row_hashes(
+            plan.contact_id,
+            self._salt(types[plan.kind]) if len(plan) else np.zeros(0, np.uint64),
+            plan.event,
+            plan.send,
+            self._salt(status),
+        )
+
+
+def hex64(value: np.uint64) -> str:
+    """Return a checksum as 16 hex digits."""
+    return f"{int(value):016x}"

@@ -1,0 +1,179 @@
+"""Reading an org database into Arrow columns.
+
+Contacts and existing schedules are read through ADBC, which hands SQLite
+rows over as Arrow columns without building a Python object per row. Every
+selected value is cast to one type in SQL (text with '' for null, or an
+integer with a sentinel), because ADBC infers a column's type from its first
+rows and a legacy database mixes types freely.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, fields
+
+import numpy as np
+import pyarrow as pa
+
+from email_scheduler.errors import DatabaseError
+from email_scheduler.calendar import MISSING, Days, Ints, civil, date_days, parse_dates
+from email_scheduler.plan import Vocabulary
+from email_scheduler.store.schema import table_columns
+
+# Each contact field and the column names accepted for it, in order of preference.
+CONTACT_FIELDS: dict[str, tuple[str, ...]] = {
+    "email": ("email",),
+    "zip_code": ("zip_code",),
+    "state": ("state",),
+    "birth_date": ("birth_date", "birthday"),
+    "effective_date": ("effective_date",),
+    "carrier": ("carrier", "current_carrier"),
+    "failed_underwriting": ("failed_underwriting",),
+    "phone_number": ("phone_number",),
+    "status": ("status",),
+}
+
+
+def _fetch(conn: object, sql: str, schema: pa.Schema) -> pa.Table:
+    with conn.cursor() as cursor:  # type: ignore[attr-defined]
+        cursor.execute(sql)
+        table = cursor.fetch_arrow_table()
+    if table.num_rows == 0:
+        return schema.empty_table()
+    return table.cast(schema)
+
+
+def contacts_query(columns: list[str]) -> str:
+    """Return the SELECT that reads contacts by column name with aliases."""
+    present = set(columns)
+    if "id" not in present:
+        raise DatabaseError("the contacts table has no id column")
+    selected = ["id"]
+    for field, aliases in CONTACT_FIELDS.items():
+        source = next((name for name in aliases if name in present), None)
+        value = f"COALESCE(CAST({source} AS TEXT), '')" if source else "''"
+        selected.append(f"{value} AS {field}")
+    return (
+        f"SELECT {', '.join(selected)} FROM contacts "
+        "WHERE typeof(id) = 'integer' ORDER BY id"
+    )
+
+
+def read_contacts(conn: object, sqlite: sqlite3.Connection) -> tuple[pa.Table, int]:
+    """Return the contacts as text columns, and the count of rows without an id."""
+    columns = table_columns(sqlite, "contacts")
+    if not columns:
+        raise DatabaseError("the database has no contacts table")
+    schema = pa.schema(
+        [("id", pa.int64())] + [(field, pa.string()) for field in CONTACT_FIELDS]
+    )
+    table = _fetch(conn, contacts_query(columns), schema)
+    (bad_ids,) = sqlite.execute(
+        "SELECT count(*) FROM contacts WHERE typeof(id) != 'integer'"
+    ).fetchone()
+    return table, int(bad_ids)
+
+
+@dataclass(frozen=True)
+class ExistingRows:
+    """The rows of email_schedules, as integer columns."""
+
+    row_id: Ints
+    contact_id: Ints
+    kind: Ints
+    event: Days
+    """Event date, or MISSING for rows written without a full event date."""
+    event_year: Ints
+    send: Days
+    status: Ints
+    time: Ints
+    reason: Ints
+    priority: Ints
+    email_template: Ints
+    sms_template: Ints
+    metadata: Ints
+
+    def __len__(self) -> int:
+        return len(self.row_id)
+
+    def take(self, index: np.ndarray) -> ExistingRows:  # type: ignore[type-arg]
+        """Return the rows selected by a mask or positions."""
+        return ExistingRows(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+
+_SCHEDULE_COLUMNS = {
+    "id": ("id", pa.int64()),
+    "contact_id": ("CAST(contact_id AS INTEGER)", pa.int64()),
+    "email_type": ("COALESCE(email_type, '')", pa.string()),
+    "campaign_instance_id": ("COALESCE(CAST(campaign_instance_id AS INTEGER), 0)", pa.int64()),
+    "event_year": ("COALESCE(CAST(event_year AS INTEGER), -1)", pa.int64()),
+    "event_month": ("COALESCE(CAST(event_month AS INTEGER), -1)", pa.int64()),
+    "event_day": ("COALESCE(CAST(event_day AS INTEGER), -1)", pa.int64()),
+    "scheduled_send_date": ("COALESCE(CAST(scheduled_send_date AS TEXT), '')", pa.string()),
+    "scheduled_send_time": ("COALESCE(CAST(scheduled_send_time AS TEXT), '')", pa.string()),
+    "status": ("COALESCE(status, '')", pa.string()),
+    "skip_reason": ("COALESCE(skip_reason, '')", pa.string()),
+    "priority": ("COALESCE(CAST(priority AS INTEGER), -1)", pa.int64()),
+    "email_template": ("COALESCE(email_template, '')", pa.string()),
+    "sms_template": ("COALESCE(sms_template, '')", pa.string()),
+    "metadata": ("COALESCE(metadata, '')", pa.string()),
+}
+
+
+def schedules_query(columns: list[str]) -> str:
+    """Return the SELECT that reads email_schedules; absent columns read as empty."""
+    present = set(columns)
+    selected = []
+    for name, (expression, kind) in _SCHEDULE_COLUMNS.items():
+        if name not in present:
+            expression = "-1" if kind == pa.int64() else "''"
+            if name == "campaign_instance_id":
+                expression = "0"
+        selected.append(f"{expression} AS {name}")
+    return f"SELECT {', '.join(selected)} FROM email_schedules WHERE contact_id IS NOT NULL"
+
+
+def _event_days(year: Ints, month: Ints, day: Ints) -> Days:
+    plausible = (year >= 1900) & (year <= 2200) & (month >= 1) & (month <= 12)
+    plausible &= (day >= 1) & (day <= 31)
+    days = date_days(
+        np.where(plausible, year, 2000),
+        np.where(plausible, month, 1),
+        np.where(plausible, day, 1),
+    )
+    y, m, d = civil(days)
+    exact = plausible & (y == year) & (m == month) & (d == day)
+    return np.where(exact, days, MISSING)
+
+
+def read_schedules(
+    conn: object, sqlite: sqlite3.Connection, vocabulary: Vocabulary
+) -> ExistingRows:
+    """Return every row of email_schedules as integer columns."""
+    columns = table_columns(sqlite, "email_schedules")
+    schema = pa.schema([(name, kind) for name, (_, kind) in _SCHEDULE_COLUMNS.items()])
+    if columns:
+        table = _fetch(conn, schedules_query(columns), schema)
+    else:
+        table = schema.empty_table()
+
+    def ints(name: str) -> Ints:
+        return table.column(name).to_numpy().astype(np.int64)
+
+    year = ints("event_year")
+    send, _ = parse_dates(table.column("scheduled_send_date"))
+    return ExistingRows(
+        row_id=ints("id"),
+        contact_id=ints("contact_id"),
+        kind=vocabulary.kind_codes(table.column("email_type"), ints("campaign_instance_id")),
+        event=_event_days(year, ints("event_month"), ints("event_day")),
+        event_year=year,
+        send=send,
+        status=vocabulary.codes(table.column("status")),
+        time=vocabulary.codes(table.column("scheduled_send_time")),
+        reason=vocabulary.codes(table.column("skip_reason")),
+        priority=ints("priority"),
+        email_template=vocabulary.codes(table.column("email_template")),
+        sms_template=vocabulary.codes(table.column("sms_template")),
+        metadata=vocabulary.codes(table.column("metadata")),
+    )

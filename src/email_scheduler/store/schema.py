@@ -1,0 +1,221 @@
+"""The tables the scheduler owns, and their idempotent migration.
+
+Older org databases come in several shapes. Migration creates what is
+missing (tables, columns, indexes) and never rewrites data it does not
+own: the contacts table is only ever read. The one structural change is to
+`email_schedules`: a legacy unique constraint on (contact, type, date)
+forbids two campaign instances of one type on one day, so it is replaced by
+a unique index on the identity of an email.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+from email_scheduler.store.database import transaction
+
+log = logging.getLogger("email_scheduler")
+
+CONTACTS = """
+CREATE TABLE IF NOT EXISTS contacts (
+    id INTEGER PRIMARY KEY,
+    first_name TEXT,
+    last_name TEXT,
+    email TEXT NOT NULL,
+    phone_number TEXT,
+    state TEXT,
+    zip_code TEXT,
+    birth_date TEXT,
+    effective_date TEXT,
+    carrier TEXT,
+    failed_underwriting INTEGER NOT NULL DEFAULT 0,
+    status TEXT,
+    created_at TEXT DEFAULT CURRENT_TIMESTAMP,
+    updated_at TEXT DEFAULT CURRENT_TIMESTAMP
+)"""
+
+EMAIL_SCHEDULES_COLUMNS = {
+    "id": "INTEGER PRIMARY KEY AUTOINCREMENT",
+    "contact_id": "INTEGER NOT NULL",
+    "email_type": "TEXT NOT NULL",
+    "scheduled_send_date": "TEXT NOT NULL",
+    "scheduled_send_time": "TEXT DEFAULT '08:30:00'",
+    "status": "TEXT NOT NULL DEFAULT 'pre-scheduled'",
+    "skip_reason": "TEXT",
+    "priority": "INTEGER DEFAULT 10",
+    "campaign_instance_id": "INTEGER",
+    "email_template": "TEXT",
+    "sms_template": "TEXT",
+    "scheduler_run_id": "TEXT",
+    "event_year": "INTEGER",
+    "event_month": "INTEGER",
+    "event_day": "INTEGER",
+    "metadata": "TEXT",
+    "actual_send_datetime": "TEXT",
+    "created_at": "TEXT DEFAULT CURRENT_TIMESTAMP",
+    "updated_at": "TEXT DEFAULT CURRENT_TIMESTAMP",
+}
+
+CHECKPOINT_COLUMNS = {
+    "id": "INTEGER PRIMARY KEY",
+    "run_timestamp": "TEXT NOT NULL",
+    "scheduler_run_id": "TEXT UNIQUE NOT NULL",
+    "contacts_checksum": "TEXT NOT NULL",
+    "schedules_before_checksum": "TEXT",
+    "schedules_after_checksum": "TEXT",
+    "contacts_processed": "INTEGER",
+    "emails_scheduled": "INTEGER",
+    "emails_skipped": "INTEGER",
+    "status": "TEXT NOT NULL",
+    "error_message": "TEXT",
+    "completed_at": "TEXT",
+    "run_date": "TEXT",
+    "rows_inserted": "INTEGER",
+    "rows_updated": "INTEGER",
+    "rows_deleted": "INTEGER",
+    "rows_unchanged": "INTEGER",
+    "config_version_id": "INTEGER",
+    "summary": "TEXT",
+}
+
+CONFIG_VERSION_COLUMNS = {
+    "id": "INTEGER PRIMARY KEY",
+    "config_type": "TEXT NOT NULL",
+    "config_data": "TEXT NOT NULL",
+    "valid_from": "TEXT NOT NULL",
+    "valid_to": "TEXT",
+    "created_at": "TEXT NOT NULL",
+    "created_by": "TEXT",
+    "checksum": "TEXT",
+}
+
+DATA_QUALITY_COLUMNS = {
+    "id": "INTEGER PRIMARY KEY",
+    "scheduler_run_id": "TEXT NOT NULL",
+    "contact_id": "INTEGER",
+    "issue": "TEXT NOT NULL",
+    "detail": "TEXT",
+}
+
+OWNED_TABLES = {
+    "email_schedules": EMAIL_SCHEDULES_COLUMNS,
+    "scheduler_checkpoints": CHECKPOINT_COLUMNS,
+    "config_versions": CONFIG_VERSION_COLUMNS,
+    "contact_data_quality": DATA_QUALITY_COLUMNS,
+}
+
+IDENTITY_INDEX = "idx_email_schedules_identity"
+IDENTITY_COLUMNS = (
+    "contact_id, email_type, IFNULL(campaign_instance_id, 0), "
+    "event_year, event_month, event_day"
+)
+
+INDEXES = {
+    "idx_email_schedules_status_date": "email_schedules(status, scheduled_send_date)",
+    "idx_email_schedules_run": "email_schedules(scheduler_run_id)",
+    "idx_contact_data_quality_contact": "contact_data_quality(contact_id)",
+}
+
+
+def _create(name: str, columns: dict[str, str]) -> str:
+    body = ",\n    ".join(f"{column} {kind}" for column, kind in columns.items())
+    return f"CREATE TABLE IF NOT EXISTS {name} (\n    {body}\n)"
+
+
+def table_columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    """Return the column names of `table` (empty when it does not exist)."""
+    return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+
+
+def _addable(kind: str) -> str:
+    # ALTER TABLE ADD COLUMN refuses PRIMARY KEY, UNIQUE and NOT NULL without
+    # a default; those constraints only matter for tables created fresh.
+    for word in ("PRIMARY KEY AUTOINCREMENT", "PRIMARY KEY", "UNIQUE", "NOT NULL"):
+        kind = kind.replace(word, "")
+    return " ".join(kind.split())
+
+
+def _add_missing_columns(conn: sqlite3.Connection, table: str, columns: dict[str, str]) -> None:
+    present = set(table_columns(conn, table))
+    for column, kind in columns.items():
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {_addable(kind)}")
+
+
+def _foreign_unique_indexes(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """Return (name, origin) of unique indexes on email_schedules other than ours."""
+    rows = conn.execute("PRAGMA index_list(email_schedules)").fetchall()
+    return [(row[1], row[3]) for row in rows if row[2] and row[1] != IDENTITY_INDEX and row[3] != "pk"]
+
+
+def _rebuild_email_schedules(conn: sqlite3.Connection) -> None:
+    """Recreate email_schedules without its table-level unique constraint."""
+    present = table_columns(conn, "email_schedules")
+    conn.execute("ALTER TABLE email_schedules RENAME TO email_schedules_legacy")
+    conn.execute(_create("email_schedules", EMAIL_SCHEDULES_COLUMNS))
+    shared = ", ".join(c for c in present if c in EMAIL_SCHEDULES_COLUMNS)
+    conn.execute(
+        f"INSERT INTO email_schedules ({shared}) SELECT {shared} FROM email_schedules_legacy"
+    )
+    conn.execute("DROP TABLE email_schedules_legacy")
+
+
+def _replace_legacy_uniques(conn: sqlite3.Connection) -> None:
+    for name, origin in _foreign_unique_indexes(conn):
+        if origin == "u":
+            log.info("replacing the legacy unique constraint of email_schedules")
+            _rebuild_email_schedules(conn)
+            return
+        log.info("dropping legacy unique index %s of email_schedules", name)
+        conn.execute(f"DROP INDEX {name}")
+
+
+def _ensure_identity_index(conn: sqlite3.Connection) -> None:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (IDENTITY_INDEX,)
+    ).fetchone()
+    if exists:
+        return
+    try:
+        conn.execute(
+            f"CREATE UNIQUE INDEX {IDENTITY_INDEX} ON email_schedules({IDENTITY_COLUMNS})"
+        )
+    except sqlite3.IntegrityError:
+        # Older schedulers left duplicate identities; a plain index keeps
+        # lookups fast, and the run tries the unique one again next time.
+        log.warning("email_schedules holds duplicate identities; identity index not unique")
+        conn.execute(
+            f"CREATE INDEX IF NOT EXISTS {IDENTITY_INDEX}_lookup "
+            f"ON email_schedules({IDENTITY_COLUMNS})"
+        )
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Create or complete every table and index the scheduler owns."""
+    with transaction(conn):
+        for table, columns in OWNED_TABLES.items():
+            conn.execute(_create(table, columns))
+            _add_missing_columns(conn, table, columns)
+        _replace_legacy_uniques(conn)
+        _ensure_identity_index(conn)
+        for name, target in INDEXES.items():
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {target}")
+
+
+def initialize(conn: sqlite3.Connection) -> None:
+    """Create a complete empty org database: contacts plus the owned tables."""
+    with transaction(conn):
+        conn.execute(CONTACTS)
+    migrate(conn)
+
+
+def needs_migration(conn: sqlite3.Connection) -> bool:
+    """Return whether `migrate` would change anything."""
+    for table, columns in OWNED_TABLES.items():
+        if set(columns) - set(table_columns(conn, table)):
+            return True
+    if _foreign_unique_indexes(conn):
+        return True
+    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    return IDENTITY_INDEX not in names or not set(INDEXES) <= names
