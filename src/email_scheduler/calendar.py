@@ -89,12 +89,16 @@ def months_elapsed(start: Days, end: Days) -> Ints:
 def age_on(birth_year: Ints, birth_month: Ints, birth_day: Ints, on: Days) -> Ints:
     """Return the age in whole years on each date `on`."""
     year, month, day = civil(on)
-    before_birthday = (month < birth_month) | ((month == birth_month) & (day < birth_day))
+    before_birthday = (month < birth_month) | (
+        (month == birth_month) & (day < birth_day)
+    )
     return year - birth_year - before_birthday.astype(np.int64)
 
 
 def text_salt(text: str) -> np.uint64:
-    return np.uint64(int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest()))
+    return np.uint64(
+        int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest())
+    )
 
 
 def mix64(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
@@ -123,7 +127,9 @@ _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T].*)?$"
 
 
 def _flags(column: pa.ChunkedArray) -> npt.NDArray[np.bool_]:
-    return np.asarray(column.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+    return np.asarray(
+        column.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool
+    )
 
 
 def parse_dates(column: pa.ChunkedArray) -> tuple[Days, npt.NDArray[np.bool_]]:

@@ -54,12 +54,16 @@ def _parse_today(value: str | None) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date written YYYY-MM-DD") from None
+        raise click.BadParameter(
+            f"{value!r} is not a date written YYYY-MM-DD"
+        ) from None
 
 
 @click.group()
 @click.version_option(package_name="email-scheduler")
-@click.option("-v", "--verbose", is_flag=True, help="Log each run's start and end to stderr.")
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Log each run's start and end to stderr."
+)
 def main(verbose: bool) -> None:
     """Plan compliant birthday, effective-date and AEP emails for an org database."""
     logging.basicConfig(
@@ -98,10 +102,22 @@ class _quiet:
 
 @main.command("run")
 @click.argument("database", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--today", metavar="YYYY-MM-DD", help="Plan as of this date (default: today in Central Time).")
-@click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="YAML configuration file.")
-@click.option("--dry-run", is_flag=True, help="Compute and report the changes; write nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option(
+    "--today",
+    metavar="YYYY-MM-DD",
+    help="Plan as of this date (default: today in Central Time).",
+)
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="YAML configuration file.",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Compute and report the changes; write nothing."
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the summary as one JSON object."
+)
 @reports_errors
 def run_command(
     database: Path, today: str | None, config: Path | None, dry_run: bool, as_json: bool
@@ -131,8 +147,17 @@ def init_command(database: Path) -> None:
 
 @main.command("generate")
 @click.argument("database", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--contacts", "count", type=click.IntRange(min=0), default=10_000, show_default=True, help="Number of contacts.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same file.")
+@click.option(
+    "--contacts",
+    "count",
+    type=click.IntRange(min=0),
+    default=10_000,
+    show_default=True,
+    help="Number of contacts.",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Same seed, same file."
+)
 @reports_errors
 def generate_command(database: Path, count: int, seed: int) -> None:
     """Create a sample org DATABASE of the legacy shape with realistic contacts.
@@ -143,15 +168,19 @@ def generate_command(database: Path, count: int, seed: int) -> None:
         report = generate_org(database, count, seed)
     except FileExistsError:
         raise SchedulerError(f"{database} already exists; choose a new path") from None
-    click.echo(f"generated {report.contacts:,} contacts in {database} ({report.seconds:.1f}s)")
+    click.echo(
+        f"generated {report.contacts:,} contacts in {database} ({report.seconds:.1f}s)"
+    )
 
 
 @main.command("demo")
 @click.option("--today", metavar="YYYY-MM-DD", help="Plan as of this date.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the summary as one JSON object."
+)
 @reports_errors
 def demo_command(today: str | None, as_json: bool) -> None:
-    """Create a 10,000-contact sample org in ./sample (once) and run the scheduler on it."""
+    """Create a 10,000-contact sample org in ./sample (once) and run on it."""
     if not DEMO_DATABASE.exists():
         DEMO_DATABASE.parent.mkdir(parents=True, exist_ok=True)
         generate_org(DEMO_DATABASE, 10_000, seed=0)
@@ -165,7 +194,11 @@ def config_group() -> None:
 
 
 @config_group.command("show")
-@click.option("--config", type=click.Path(path_type=Path, dir_okay=False), help="YAML configuration file.")
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="YAML configuration file.",
+)
 @reports_errors
 def config_show(config: Path | None) -> None:
     """Print the effective configuration (defaults merged with --config) as JSON.

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from email_scheduler.errors import ConfigError
+from email_scheduler.geography import state_index
 
 ANNIVERSARY_TYPES = ("birthday", "effective_date", "aep", "post_window")
 
@@ -106,21 +107,23 @@ class StateRule(_Section):
     @field_validator("state")
     @classmethod
     def _state_code(cls, value: str) -> str:
-        if len(value) != 2 or not value.isalpha():
-            raise ValueError(f"{value!r} is not a two-letter state code")
+        if value.upper() not in state_index():
+            raise ValueError(f"{value!r} is not a US state code such as CA or NY")
         return value.upper()
 
     @model_validator(mode="after")
     def _ranges(self) -> StateRule:
-        if self.min_age is not None and self.max_age is not None:
-            if self.min_age > self.max_age:
-                raise ValueError("min_age is greater than max_age")
+        ages = (self.min_age, self.max_age)
+        if None not in ages and ages[0] > ages[1]:  # type: ignore[operator]
+            raise ValueError("min_age is greater than max_age")
         if self.valid_from and self.valid_to and self.valid_from > self.valid_to:
             raise ValueError("valid_from is after valid_to")
         return self
 
 
-def _rule(state: str, rule: str, before: int = 0, after: int = 0, **kw: Any) -> StateRule:
+def _rule(
+    state: str, rule: str, before: int = 0, after: int = 0, **kw: Any
+) -> StateRule:
     return StateRule(state=state, rule=rule, days_before=before, days_after=after, **kw)  # type: ignore[arg-type]
 
 
@@ -140,7 +143,12 @@ DEFAULT_STATE_RULES: tuple[StateRule, ...] = (
     _rule("WA", "year_round"),
 )
 
-DEFAULT_PRIORITIES = {"birthday": 10, "effective_date": 20, "aep": 30, "post_window": 40}
+DEFAULT_PRIORITIES = {
+    "birthday": 10,
+    "effective_date": 20,
+    "aep": 30,
+    "post_window": 40,
+}
 
 
 class Templates(_Section):
@@ -202,7 +210,9 @@ class Settings(_Section):
     def to_json(self) -> str:
         """Return the configuration as canonical JSON (sorted keys)."""
         data = self.model_dump(mode="json")
-        data["suppressed_contact_statuses"] = sorted(data["suppressed_contact_statuses"])
+        data["suppressed_contact_statuses"] = sorted(
+            data["suppressed_contact_statuses"]
+        )
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     def version(self) -> str:

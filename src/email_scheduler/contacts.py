@@ -16,7 +16,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from email_scheduler.calendar import MISSING, Days, Ints, parse_dates
-from email_scheduler.geography import UNKNOWN_STATE, state_codes, state_index, zip_states
+from email_scheduler.geography import (
+    UNKNOWN_STATE,
+    state_codes,
+    state_index,
+    zip_states,
+)
 
 Mask = npt.NDArray[np.bool_]
 
@@ -72,8 +77,12 @@ class DataQuality:
 
     def counts(self) -> dict[str, int]:
         """Return the number of contacts with each issue."""
-        names, counts = np.unique(np.array(self.issue, dtype=object), return_counts=True)
-        return {str(name): int(count) for name, count in zip(names, counts, strict=True)}
+        names, counts = np.unique(
+            np.array(self.issue, dtype=object), return_counts=True
+        )
+        return {
+            str(name): int(count) for name, count in zip(names, counts, strict=True)
+        }
 
 
 def _text(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -84,9 +93,9 @@ def _mask(array: pa.ChunkedArray) -> Mask:
     return np.asarray(array.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def resolve_states(zip_code: pa.ChunkedArray, state: pa.ChunkedArray) -> tuple[
-    npt.NDArray[np.int16], Mask, Mask
-]:
+def resolve_states(
+    zip_code: pa.ChunkedArray, state: pa.ChunkedArray
+) -> tuple[npt.NDArray[np.int16], Mask, Mask]:
     """Return (state index, malformed ZIP, mismatch) per contact.
 
     The bundled ZIP database wins when the ZIP is well formed and known;
@@ -121,8 +130,12 @@ def build_contacts(
     ids = raw.column("id").to_numpy().astype(np.int64)
     email_ok = _mask(pc.match_substring_regex(_text(raw.column("email")), _EMAIL))
     status = pc.utf8_lower(_text(raw.column("status")))
-    suppressed = _mask(pc.is_in(status, value_set=pa.array(sorted(suppressed_statuses))))
-    state, bad_zip, mismatch = resolve_states(raw.column("zip_code"), raw.column("state"))
+    suppressed = _mask(
+        pc.is_in(status, value_set=pa.array(sorted(suppressed_statuses)))
+    )
+    state, bad_zip, mismatch = resolve_states(
+        raw.column("zip_code"), raw.column("state")
+    )
     birth, bad_birth = parse_dates(raw.column("birth_date"))
     future_birth = (birth != MISSING) & (birth > today)
     birth = np.where(future_birth, MISSING, birth)

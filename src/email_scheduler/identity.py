@@ -36,8 +36,10 @@ def _lookup(keys: Ints, candidates: npt.NDArray[np.bool_], query: Ints) -> Ints:
     sorted_keys = keys[order]
     at = np.searchsorted(sorted_keys, query)
     at_clipped = np.minimum(at, max(len(order) - 1, 0))
-    hit = (at < len(order)) & (sorted_keys[at_clipped] == query) if len(order) else np.zeros(
-        len(query), dtype=bool
+    hit = (
+        (at < len(order)) & (sorted_keys[at_clipped] == query)
+        if len(order)
+        else np.zeros(len(query), dtype=bool)
     )
     return np.where(hit, order[at_clipped] if len(order) else -1, -1)
 

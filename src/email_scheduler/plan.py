@@ -63,7 +63,9 @@ class Vocabulary:
         """Return the strings of `codes`, with NONE as null."""
         table = pa.array(self.strings, type=pa.string())
         strings = table.take(pa.array(codes))
-        return pc.if_else(pa.array(codes == NONE), pa.nulls(len(codes), pa.string()), strings)
+        return pc.if_else(
+            pa.array(codes == NONE), pa.nulls(len(codes), pa.string()), strings
+        )
 
     def kind(self, email_type: str, instance_id: int = 0) -> int:
         """Return the code of an email kind, registering it on first sight."""
@@ -77,7 +79,9 @@ class Vocabulary:
     def kind_codes(self, email_type: pa.ChunkedArray, instance: Ints) -> Ints:
         """Return the kind codes of (email_type, instance) columns."""
         types = self.codes(email_type)
-        pairs, inverse = np.unique(np.stack([types, instance]), axis=1, return_inverse=True)
+        pairs, inverse = np.unique(
+            np.stack([types, instance]), axis=1, return_inverse=True
+        )
         mapping = np.array(
             [self.kind(self.strings[t], int(i)) for t, i in pairs.T], dtype=np.int64
         )
@@ -125,7 +129,10 @@ class Plan:
         if not parts:
             return empty_plan()
         return Plan(
-            **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Plan)}
+            **{
+                f.name: np.concatenate([getattr(p, f.name) for p in parts])
+                for f in fields(Plan)
+            }
         )
 
 

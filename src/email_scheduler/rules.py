@@ -23,8 +23,17 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from email_scheduler.calendar import MISSING, Days, Ints, age_on, civil, date_days
-from email_scheduler.calendar import anniversary, from_days, to_days
+from email_scheduler.calendar import (
+    MISSING,
+    Days,
+    Ints,
+    age_on,
+    anniversary,
+    civil,
+    date_days,
+    from_days,
+    to_days,
+)
 from email_scheduler.config import StateRule
 from email_scheduler.contacts import Contacts
 from email_scheduler.geography import state_index
@@ -54,7 +63,11 @@ class BirthColumns:
 def _split(days: Days) -> tuple[Ints, Ints, Ints]:
     present = days != MISSING
     year, month, day = civil(np.where(present, days, 0))
-    return (np.where(present, year, -1), np.where(present, month, -1), np.where(present, day, -1))
+    return (
+        np.where(present, year, -1),
+        np.where(present, month, -1),
+        np.where(present, day, -1),
+    )
 
 
 @dataclass(frozen=True)
@@ -78,9 +91,9 @@ class RuleBook:
         index = state_index()
         self._state = [index.get(rule.state, -1) for rule in rules]
 
-    def window(self, number: int, dates: BirthColumns, at: Ints, year: Ints) -> tuple[
-        Days, Days, Mask
-    ]:
+    def window(
+        self, number: int, dates: BirthColumns, at: Ints, year: Ints
+    ) -> tuple[Days, Days, Mask]:
         """Return (start, end, exists) of rule `number`'s window anchored in `year`.
 
         `at` selects the contacts (positions into `dates`).

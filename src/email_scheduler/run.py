@@ -220,7 +220,9 @@ def _run_locked(
         with phase("read"):
             vocabulary = Vocabulary()
             raw, bad_ids = reader.read_contacts(columnar, sqlite)
-            contacts, quality = build_contacts(raw, day, settings.suppressed_contact_statuses)
+            contacts, quality = build_contacts(
+                raw, day, settings.suppressed_contact_statuses
+            )
             existing = reader.read_schedules(columnar, sqlite, vocabulary)
             inputs = Inputs(contacts, quality, existing, vocabulary)
         with phase("plan"):
@@ -233,7 +235,9 @@ def _run_locked(
     except BaseException as exc:
         columnar.close()
         if not report.dry_run:
-            audit.fail_checkpoint(sqlite, report.run_id, _now(), f"{type(exc).__name__}: {exc}")
+            audit.fail_checkpoint(
+                sqlite, report.run_id, _now(), f"{type(exc).__name__}: {exc}"
+            )
         raise
     columnar.close()
 
@@ -260,7 +264,9 @@ def _write(
     checksum = audit.ScheduleChecksum(inputs.vocabulary)
     before = checksum.existing(inputs.existing)
     gone = np.isin(inputs.existing.row_id, changes.deletes)
-    replaced = inputs.existing.take(np.concatenate([np.flatnonzero(gone), changes.updates.row]))
+    replaced = inputs.existing.take(
+        np.concatenate([np.flatnonzero(gone), changes.updates.row])
+    )
     with np.errstate(over="ignore"):
         after = (
             before

@@ -29,13 +29,17 @@ def _section(title: str, values: dict[str, int] | dict[str, float]) -> Table:
 def render(report: RunReport, console: Console) -> None:
     """Print the report as short tables."""
     mode = " (dry run: nothing written)" if report.dry_run else ""
-    console.print(f"[bold]{report.database}[/] for {report.today}{mode}  run {report.run_id}")
+    console.print(
+        f"[bold]{report.database}[/] for {report.today}{mode}  run {report.run_id}"
+    )
     console.print(
         f"contacts read {report.contacts_read:,}, eligible {report.contacts_eligible:,}"
     )
     console.print(_section("Emails planned, by type", report.planned))
     console.print(_section("Emails skipped, by reason", report.skipped))
-    console.print(_section("Contacts without email, by reason", report.contacts_without_email))
+    console.print(
+        _section("Contacts without email, by reason", report.contacts_without_email)
+    )
     console.print(_section("Data-quality issues", report.data_quality))
     rows_title = "Rows that would change" if report.dry_run else "Rows written"
     console.print(_section(rows_title, report.rows))

@@ -13,7 +13,9 @@ EXEMPT_TYPES = frozenset({"aep"})
 """AEP reaches every contact: enrollment is open to all of them."""
 
 
-def apply_global_underwriting(plan: Plan, contacts: Contacts, vocabulary: Vocabulary) -> Plan:
+def apply_global_underwriting(
+    plan: Plan, contacts: Contacts, vocabulary: Vocabulary
+) -> Plan:
     """Return the plan with non-AEP emails of failed-underwriting contacts skipped."""
     exempt = np.array(
         [email_type in EXEMPT_TYPES for email_type, _ in vocabulary.kinds], dtype=bool

@@ -14,8 +14,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from email_scheduler.calendar import Days, Ints, anniversary, civil, from_days
-from email_scheduler.calendar import months_elapsed, next_anniversary
+from email_scheduler.calendar import (
+    Days,
+    Ints,
+    anniversary,
+    civil,
+    from_days,
+    months_elapsed,
+    next_anniversary,
+)
 from email_scheduler.config import Settings
 from email_scheduler.contacts import Contacts
 from email_scheduler.plan import NONE, Plan, Vocabulary
@@ -67,7 +74,7 @@ class AnniversaryPlanner:
         return Occurrences(at, event, event - before)
 
     def effective_dates(self, *, past: bool = False) -> Occurrences:
-        """Return the planned (or past) effective-date occurrence of old-enough policies."""
+        """Return the planned (or past) effective-date occurrence of each policy."""
         before = self.settings.timing.effective_date_days_before
         at = np.flatnonzero(self.eligible & (self.dates.effective_month > 0))
         event = self._anniversaries(
@@ -99,7 +106,11 @@ class AnniversaryPlanner:
             due = _day(this_year, send_month, send_day) < self.today
             return this_year if due else this_year - 1
         event_month, event_day = self.settings.aep.event_date
-        return this_year if _day(this_year, event_month, event_day) >= self.today else this_year + 1
+        return (
+            this_year
+            if _day(this_year, event_month, event_day) >= self.today
+            else this_year + 1
+        )
 
     def _anniversaries(self, month: Ints, day: Ints, before: int, past: bool) -> Days:
         if not past:
@@ -141,6 +152,3 @@ def _day(year: int, month: int, day: int) -> int:
     """Return a single date as days (Feb 29 becomes Feb 28 outside leap years)."""
     value = anniversary(np.array([month]), np.array([day]), year)
     return int(value[0])
-
-
-

@@ -39,8 +39,12 @@ def _unsent(
     at = occurrences.at
     kind = np.full(len(at), vocabulary.kind(email_type), dtype=np.int64)
     row = match(existing, contacts.id[at], kind, occurrences.event, occurrences.ideal)
-    status = np.where(row >= 0, existing.status[np.maximum(row, 0)] if len(existing) else -1, -1)
-    owned = (row < 0) | np.isin(status, [vocabulary.code(PRE_SCHEDULED), vocabulary.code(SKIPPED)])
+    status = np.where(
+        row >= 0, existing.status[np.maximum(row, 0)] if len(existing) else -1, -1
+    )
+    owned = (row < 0) | np.isin(
+        status, [vocabulary.code(PRE_SCHEDULED), vocabulary.code(SKIPPED)]
+    )
     return Occurrences(at[owned], occurrences.event[owned], occurrences.ideal[owned])
 
 

@@ -93,7 +93,9 @@ def interrupted_runs(conn: sqlite3.Connection) -> int:
     return int(count)
 
 
-def complete_checkpoint(cursor: Any, run_id: str, now: str, record: dict[str, Any]) -> None:
+def complete_checkpoint(
+    cursor: Any, run_id: str, now: str, record: dict[str, Any]
+) -> None:
     """Mark the run completed with its counts, inside the write transaction."""
     cursor.execute(
         "UPDATE scheduler_checkpoints SET status = 'completed', completed_at = ?, "
@@ -119,7 +121,9 @@ def complete_checkpoint(cursor: Any, run_id: str, now: str, record: dict[str, An
     )
 
 
-def fail_checkpoint(conn: sqlite3.Connection, run_id: str, now: str, error: str) -> None:
+def fail_checkpoint(
+    conn: sqlite3.Connection, run_id: str, now: str, error: str
+) -> None:
     """Mark the run failed with its error message."""
     try:
         with transaction(conn):
@@ -139,7 +143,9 @@ def replace_data_quality(cursor: Any, run_id: str, quality: DataQuality) -> None
         return
     table = pa.table(
         {
-            "scheduler_run_id": pa.array([run_id] * len(quality.contact_id), pa.string()),
+            "scheduler_run_id": pa.array(
+                [run_id] * len(quality.contact_id), pa.string()
+            ),
             "contact_id": pa.array(quality.contact_id),
             "issue": pa.array(quality.issue, pa.string()),
             "detail": pa.array(quality.detail, pa.string()),
@@ -220,7 +226,9 @@ class ScheduleChecksum:
 
     def __init__(self, vocabulary: Vocabulary) -> None:
         self.vocabulary = vocabulary
-        self._salts = np.array([text_salt(s) for s in vocabulary.strings], dtype=np.uint64)
+        self._salts = np.array(
+            [text_salt(s) for s in vocabulary.strings], dtype=np.uint64
+        )
 
     def _salt(self, codes: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
         if len(self._salts) < len(self.vocabulary.strings):
@@ -230,7 +238,9 @@ class ScheduleChecksum:
         return self._salts[codes]
 
     def _type_codes(self) -> np.ndarray:  # type: ignore[type-arg]
-        return np.array([self.vocabulary.code(t) for t, _ in self.vocabulary.kinds], dtype=np.int64)
+        return np.array(
+            [self.vocabulary.code(t) for t, _ in self.vocabulary.kinds], dtype=np.int64
+        )
 
     def existing(self, rows: ExistingRows) -> np.uint64:
         """Return the summed hash of existing rows."""
@@ -247,7 +257,9 @@ class ScheduleChecksum:
         """Return the summed hash of planned rows as they will be written."""
         types = self._type_codes()
         status = np.where(
-            plan.skipped, self.vocabulary.code(SKIPPED), self.vocabulary.code(PRE_SCHEDULED)
+            plan.skipped,
+            self.vocabulary.code(SKIPPED),
+            self.vocabulary.code(PRE_SCHEDULED),
         )
         return _row_hashes(
             plan.contact_id,

@@ -44,7 +44,9 @@ def with_retries(action: Callable[[], T], what: str) -> T:
 def check_exists(path: Path) -> None:
     """Raise DatabaseError when `path` is not an existing SQLite file."""
     if not path.is_file():
-        raise DatabaseError(f"no database at {path}; create one with 'email-scheduler init'")
+        raise DatabaseError(
+            f"no database at {path}; create one with 'email-scheduler init'"
+        )
     with path.open("rb") as handle:
         if handle.read(16) != b"SQLite format 3\x00" and path.stat().st_size > 0:
             raise DatabaseError(f"{path} is not a SQLite database")
@@ -53,7 +55,9 @@ def check_exists(path: Path) -> None:
 def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     """Return a stdlib connection in autocommit mode (transactions are explicit)."""
     uri = f"file:{path}?mode={'ro' if read_only else 'rwc'}"
-    conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn = sqlite3.connect(
+        uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
+    )
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     return conn
 

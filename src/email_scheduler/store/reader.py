@@ -15,8 +15,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pyarrow as pa
 
-from email_scheduler.errors import DatabaseError
 from email_scheduler.calendar import MISSING, Days, Ints, civil, date_days, parse_dates
+from email_scheduler.errors import DatabaseError
 from email_scheduler.plan import Vocabulary
 from email_scheduler.store.schema import table_columns
 
@@ -98,19 +98,30 @@ class ExistingRows:
 
     def take(self, index: np.ndarray) -> ExistingRows:  # type: ignore[type-arg]
         """Return the rows selected by a mask or positions."""
-        return ExistingRows(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+        return ExistingRows(
+            **{f.name: getattr(self, f.name)[index] for f in fields(self)}
+        )
 
 
 _SCHEDULE_COLUMNS = {
     "id": ("id", pa.int64()),
     "contact_id": ("CAST(contact_id AS INTEGER)", pa.int64()),
     "email_type": ("COALESCE(email_type, '')", pa.string()),
-    "campaign_instance_id": ("COALESCE(CAST(campaign_instance_id AS INTEGER), 0)", pa.int64()),
+    "campaign_instance_id": (
+        "COALESCE(CAST(campaign_instance_id AS INTEGER), 0)",
+        pa.int64(),
+    ),
     "event_year": ("COALESCE(CAST(event_year AS INTEGER), -1)", pa.int64()),
     "event_month": ("COALESCE(CAST(event_month AS INTEGER), -1)", pa.int64()),
     "event_day": ("COALESCE(CAST(event_day AS INTEGER), -1)", pa.int64()),
-    "scheduled_send_date": ("COALESCE(CAST(scheduled_send_date AS TEXT), '')", pa.string()),
-    "scheduled_send_time": ("COALESCE(CAST(scheduled_send_time AS TEXT), '')", pa.string()),
+    "scheduled_send_date": (
+        "COALESCE(CAST(scheduled_send_date AS TEXT), '')",
+        pa.string(),
+    ),
+    "scheduled_send_time": (
+        "COALESCE(CAST(scheduled_send_time AS TEXT), '')",
+        pa.string(),
+    ),
     "status": ("COALESCE(status, '')", pa.string()),
     "skip_reason": ("COALESCE(skip_reason, '')", pa.string()),
     "priority": ("COALESCE(CAST(priority AS INTEGER), -1)", pa.int64()),
@@ -130,7 +141,10 @@ def schedules_query(columns: list[str]) -> str:
             if name == "campaign_instance_id":
                 expression = "0"
         selected.append(f"{expression} AS {name}")
-    return f"SELECT {', '.join(selected)} FROM email_schedules WHERE contact_id IS NOT NULL"
+    return (
+        f"SELECT {', '.join(selected)} FROM email_schedules "
+        "WHERE contact_id IS NOT NULL"
+    )
 
 
 def _event_days(year: Ints, month: Ints, day: Ints) -> Days:
@@ -165,7 +179,9 @@ def read_schedules(
     return ExistingRows(
         row_id=ints("id"),
         contact_id=ints("contact_id"),
-        kind=vocabulary.kind_codes(table.column("email_type"), ints("campaign_instance_id")),
+        kind=vocabulary.kind_codes(
+            table.column("email_type"), ints("campaign_instance_id")
+        ),
         event=_event_days(year, ints("event_month"), ints("event_day")),
         event_year=year,
         send=send,

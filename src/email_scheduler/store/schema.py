@@ -136,7 +136,9 @@ def _addable(kind: str) -> str:
     return " ".join(kind.split())
 
 
-def _add_missing_columns(conn: sqlite3.Connection, table: str, columns: dict[str, str]) -> None:
+def _add_missing_columns(
+    conn: sqlite3.Connection, table: str, columns: dict[str, str]
+) -> None:
     present = set(table_columns(conn, table))
     for column, kind in columns.items():
         if column not in present:
@@ -146,7 +148,11 @@ def _add_missing_columns(conn: sqlite3.Connection, table: str, columns: dict[str
 def _foreign_unique_indexes(conn: sqlite3.Connection) -> list[tuple[str, str]]:
     """Return (name, origin) of unique indexes on email_schedules other than ours."""
     rows = conn.execute("PRAGMA index_list(email_schedules)").fetchall()
-    return [(row[1], row[3]) for row in rows if row[2] and row[1] != IDENTITY_INDEX and row[3] != "pk"]
+    return [
+        (row[1], row[3])
+        for row in rows
+        if row[2] and row[1] != IDENTITY_INDEX and row[3] != "pk"
+    ]
 
 
 def _rebuild_email_schedules(conn: sqlite3.Connection) -> None:
@@ -156,7 +162,8 @@ def _rebuild_email_schedules(conn: sqlite3.Connection) -> None:
     conn.execute(_create("email_schedules", EMAIL_SCHEDULES_COLUMNS))
     shared = ", ".join(c for c in present if c in EMAIL_SCHEDULES_COLUMNS)
     conn.execute(
-        f"INSERT INTO email_schedules ({shared}) SELECT {shared} FROM email_schedules_legacy"
+        f"INSERT INTO email_schedules ({shared}) "
+        f"SELECT {shared} FROM email_schedules_legacy"
     )
     conn.execute("DROP TABLE email_schedules_legacy")
 
@@ -173,18 +180,22 @@ def _replace_legacy_uniques(conn: sqlite3.Connection) -> None:
 
 def _ensure_identity_index(conn: sqlite3.Connection) -> None:
     exists = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (IDENTITY_INDEX,)
+        "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
+        (IDENTITY_INDEX,),
     ).fetchone()
     if exists:
         return
     try:
         conn.execute(
-            f"CREATE UNIQUE INDEX {IDENTITY_INDEX} ON email_schedules({IDENTITY_COLUMNS})"
+            f"CREATE UNIQUE INDEX {IDENTITY_INDEX} "
+            f"ON email_schedules({IDENTITY_COLUMNS})"
         )
     except sqlite3.IntegrityError:
         # Older schedulers left duplicate identities; a plain index keeps
         # lookups fast, and the run tries the unique one again next time.
-        log.warning("email_schedules holds duplicate identities; identity index not unique")
+        log.warning(
+            "email_schedules holds duplicate identities; identity index not unique"
+        )
         conn.execute(
             f"CREATE INDEX IF NOT EXISTS {IDENTITY_INDEX}_lookup "
             f"ON email_schedules({IDENTITY_COLUMNS})"
@@ -217,5 +228,8 @@ def needs_migration(conn: sqlite3.Connection) -> bool:
             return True
     if _foreign_unique_indexes(conn):
         return True
-    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    names = {
+        row[0]
+        for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+    }
     return IDENTITY_INDEX not in names or not set(INDEXES) <= names

@@ -83,7 +83,9 @@ def diff(
     matched = plan.row >= 0
     rows = plan.row[matched]
     part = plan.take(matched)
-    status = np.where(part.skipped, vocabulary.code(SKIPPED), vocabulary.code(PRE_SCHEDULED))
+    status = np.where(
+        part.skipped, vocabulary.code(SKIPPED), vocabulary.code(PRE_SCHEDULED)
+    )
     same = (
         (existing.send[rows] == part.send)
         & (existing.time[rows] == vocabulary.code(send_time))
@@ -117,7 +119,9 @@ def _stale(
     owned_kind = np.array(
         [email_type in planned_types for email_type, _ in vocabulary.kinds], dtype=bool
     )
-    managed = np.isin(existing.status, [vocabulary.code(PRE_SCHEDULED), vocabulary.code(SKIPPED)])
+    managed = np.isin(
+        existing.status, [vocabulary.code(PRE_SCHEDULED), vocabulary.code(SKIPPED)]
+    )
     stale = managed & (existing.send != MISSING) & (existing.send >= today)
     stale &= owned_kind[existing.kind] if len(existing) else stale
     stale &= np.isin(existing.contact_id, contact_ids)
@@ -141,7 +145,9 @@ def rows_table(
     type_of = np.array([vocabulary.code(t) for t, _ in kinds], dtype=np.int64)
     instance_of = np.array([i for _, i in kinds], dtype=np.int64)
     instance = instance_of[part.kind] if n else np.zeros(0, dtype=np.int64)
-    status = np.where(part.skipped, vocabulary.code(SKIPPED), vocabulary.code(PRE_SCHEDULED))
+    status = np.where(
+        part.skipped, vocabulary.code(SKIPPED), vocabulary.code(PRE_SCHEDULED)
+    )
     return pa.table(
         {
             "id": pa.array(np.zeros(n, dtype=np.int64)),
@@ -189,7 +195,9 @@ def write(
     run = cursor.execute  # type: ignore[attr-defined]
     deleted = 0
     if len(changes.deletes):
-        _ingest(cursor, "stale_rows", pa.table({"id": pa.array(np.sort(changes.deletes))}))
+        _ingest(
+            cursor, "stale_rows", pa.table({"id": pa.array(np.sort(changes.deletes))})
+        )
         run(
             f"DELETE FROM email_schedules WHERE {_GUARD} "
             "AND id IN (SELECT id FROM temp.stale_rows)"
@@ -220,7 +228,13 @@ def write(
         ).sort_by([("contact_id", "ascending"), ("scheduled_send_date", "ascending")])
         _ingest(cursor, "new_rows", table)
         columns = ", ".join(
-            ["contact_id", "email_type", "campaign_instance_id", *_CONTENT, "scheduler_run_id"]
+            [
+                "contact_id",
+                "email_type",
+                "campaign_instance_id",
+                *_CONTENT,
+                "scheduler_run_id",
+            ]
         )
         run(
             f"INSERT INTO email_schedules ({columns}, created_at, updated_at) "
