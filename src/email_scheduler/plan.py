@@ -79,11 +79,10 @@ class Vocabulary:
     def kind_codes(self, email_type: pa.ChunkedArray, instance: Ints) -> Ints:
         """Return the kind codes of (email_type, instance) columns."""
         types = self.codes(email_type)
-        pairs, inverse = np.unique(
-            np.stack([types, instance]), axis=1, return_inverse=True
-        )
+        pairs, inverse = np.unique((types << 32) | instance, return_inverse=True)
         mapping = np.array(
-            [self.kind(self.strings[t], int(i)) for t, i in pairs.T], dtype=np.int64
+            [self.kind(self.strings[p >> 32], p & 0xFFFFFFFF) for p in pairs.tolist()],
+            dtype=np.int64,
         )
         return mapping[inverse.reshape(-1)] if len(mapping) else types
 

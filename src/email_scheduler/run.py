@@ -38,7 +38,12 @@ from email_scheduler.planners.candidates import resolve
 from email_scheduler.planners.post_window import post_window_candidates
 from email_scheduler.rules import BirthColumns, RuleBook
 from email_scheduler.store import audit, reader, schema, writer
-from email_scheduler.store.database import check_exists, connect, connect_columnar
+from email_scheduler.store.database import (
+    check_exists,
+    connect,
+    connect_columnar,
+    with_retries,
+)
 from email_scheduler.store.reader import ExistingRows
 
 log = logging.getLogger("email_scheduler")
@@ -285,6 +290,22 @@ def _write(
     if settings.backup.enabled:
         target = audit.backup(path, settings, report.run_id)
         report.backup = str(target) if target else None
+    with_retries(
+        lambda: _commit(columnar, report, inputs, changes, send_time, (before, after)),
+        "writing the plan",
+    )
+
+
+def _commit(
+    columnar: Any,
+    report: RunReport,
+    inputs: Inputs,
+    changes: writer.Changes,
+    send_time: str,
+    checksums: tuple[np.uint64, np.uint64],
+) -> None:
+    """Write the changes, data-quality records and checkpoint in one transaction."""
+    before, after = checksums
     now = _now()
     with columnar.cursor() as cursor:
         try:

@@ -22,17 +22,18 @@ def apply_windows(
     checked = np.flatnonzero(plan.respects_windows)
     found = rules.exclusions(state, dates, plan.contact[checked], plan.send[checked])
     hit = checked[found.hit]
-    triples = np.stack(
-        [found.rule[found.hit], found.start[found.hit], found.end[found.hit]]
-    )
+    # A rule's windows all have one length, so (rule, start) names a window.
+    rule, start = found.rule[found.hit], found.start[found.hit]
+    end = found.end[found.hit]
     reasons = plan.reason.copy()
     skipped = plan.skipped.copy()
     if len(hit):
-        unique, inverse = np.unique(triples, axis=1, return_inverse=True)
+        keys = (rule << 32) | (start & 0xFFFFFFFF)
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
         codes = np.array(
             [
                 vocabulary.code(rules.describe(int(r), int(s), int(e)))
-                for r, s, e in unique.T
+                for r, s, e in zip(rule[first], start[first], end[first], strict=True)
             ]
         )
         reasons[hit] = codes[inverse.reshape(-1)]

@@ -26,6 +26,7 @@ from email_scheduler.store.reader import ExistingRows
 
 POST_WINDOW = "post_window"
 _MAX_HOPS = 8
+_DAY_BASE = -(2**31)
 
 
 def _unsent(
@@ -77,8 +78,9 @@ def post_window_candidates(
 
     found = rules.exclusions(contacts.state, dates, at, on, dated_only=True)
     due = found.hit & (found.end + 1 >= today)
-    pairs = np.unique(np.stack([at[due], found.end[due]]), axis=1)
-    at, window_end = pairs[0], pairs[1]
+    # One email per (contact, window end); positions and days fit in 32 bits.
+    pairs = np.unique((at[due] << 32) | (found.end[due] - _DAY_BASE))
+    at, window_end = pairs >> 32, (pairs & 0xFFFFFFFF) + _DAY_BASE
     send = _after_windows(at, window_end + 1, contacts, dates, rules)
 
     templates = settings.templates[POST_WINDOW]

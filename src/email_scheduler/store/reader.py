@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pyarrow as pa
 
-from email_scheduler.calendar import MISSING, Days, Ints, civil, date_days, parse_dates
+from email_scheduler.calendar import MISSING, Days, Ints, civil, date_days
 from email_scheduler.errors import DatabaseError
 from email_scheduler.plan import Vocabulary
 from email_scheduler.store.schema import table_columns
@@ -103,6 +103,8 @@ class ExistingRows:
         )
 
 
+_DAY = "substr(scheduled_send_date, 1, 10)"
+
 _SCHEDULE_COLUMNS = {
     "id": ("id", pa.int64()),
     "contact_id": ("CAST(contact_id AS INTEGER)", pa.int64()),
@@ -114,9 +116,12 @@ _SCHEDULE_COLUMNS = {
     "event_year": ("COALESCE(CAST(event_year AS INTEGER), -1)", pa.int64()),
     "event_month": ("COALESCE(CAST(event_month AS INTEGER), -1)", pa.int64()),
     "event_day": ("COALESCE(CAST(event_day AS INTEGER), -1)", pa.int64()),
+    # SQLite parses the dates; julianday() rolls an impossible day (Feb 30) over,
+    # so a value that does not round-trip is not a date and reads as missing.
     "scheduled_send_date": (
-        "COALESCE(CAST(scheduled_send_date AS TEXT), '')",
-        pa.string(),
+        f"CASE WHEN date(julianday({_DAY})) = {_DAY} "
+        f"THEN CAST(julianday({_DAY}) - 2440587.5 AS INTEGER) ELSE {MISSING} END",
+        pa.int64(),
     ),
     "scheduled_send_time": (
         "COALESCE(CAST(scheduled_send_time AS TEXT), '')",
@@ -175,7 +180,6 @@ def read_schedules(
         return table.column(name).to_numpy().astype(np.int64)
 
     year = ints("event_year")
-    send, _ = parse_dates(table.column("scheduled_send_date"))
     return ExistingRows(
         row_id=ints("id"),
         contact_id=ints("contact_id"),
@@ -184,7 +188,7 @@ def read_schedules(
         ),
         event=_event_days(year, ints("event_month"), ints("event_day")),
         event_year=year,
-        send=send,
+        send=ints("scheduled_send_date"),
         status=vocabulary.codes(table.column("status")),
         time=vocabulary.codes(table.column("scheduled_send_time")),
         reason=vocabulary.codes(table.column("skip_reason")),
