@@ -123,7 +123,10 @@ def stable_offset(contact_id: Ints, email_type: str, event: Days, modulo: int) -
     return (hashed % np.uint64(modulo)).astype(np.int64)
 
 
-_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T].*)?$"
+_DATE = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)?$"
+)
 
 
 def _flags(column: pa.ChunkedArray) -> npt.NDArray[np.bool_]:

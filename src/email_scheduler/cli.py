@@ -39,6 +39,8 @@ def reports_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except click.ClickException:
+            raise
         except SchedulerError as exc:
             _fail(str(exc), exc.exit_code)
         except Exception as exc:  # noqa: BLE001 - the one place errors reach users

@@ -4,7 +4,8 @@ A dated window W (birthday or effective-date, not year-round) earns one
 post-window email, on W.end + 1 (event date W.end), when that day is today
 or later and W holds either an email of this run's plan that W withholds,
 or the ideal send date of the latest past birthday, effective-date or AEP
-email that was not sent. The second case keeps the email in the plan from
+email that the contact did not get (not sent, and not sent now as a
+catch-up). The second case keeps the email in the plan from
 the first run that sees the window until it is sent, even after the
 withheld email has become history. When W.end + 1 lies in another dated
 window, the email moves to the day after that window too.
@@ -17,7 +18,7 @@ import numpy as np
 from email_scheduler.calendar import Days, Ints
 from email_scheduler.config import Settings
 from email_scheduler.contacts import Contacts
-from email_scheduler.identity import match
+from email_scheduler.identity import match, pack
 from email_scheduler.plan import PRE_SCHEDULED, SKIPPED, Plan, Vocabulary
 from email_scheduler.planners.anniversary import AnniversaryPlanner, Occurrences
 from email_scheduler.planners.candidates import candidates
@@ -29,24 +30,32 @@ _MAX_HOPS = 8
 _DAY_BASE = -(2**31)
 
 
-def _unsent(
+def _owed(
     occurrences: Occurrences,
     email_type: str,
+    plan: Plan,
     contacts: Contacts,
     existing: ExistingRows,
     vocabulary: Vocabulary,
 ) -> Occurrences:
-    """Return the occurrences whose email was not sent (or handed to the sender)."""
+    """Return the past occurrences whose email the contact did not get.
+
+    An occurrence is not owed when its email was sent (or handed to the
+    sender), or when this run's plan sends it as a catch-up.
+    """
     at = occurrences.at
     kind = np.full(len(at), vocabulary.kind(email_type), dtype=np.int64)
     row = match(existing, contacts.id[at], kind, occurrences.event, occurrences.ideal)
     status = np.where(
         row >= 0, existing.status[np.maximum(row, 0)] if len(existing) else -1, -1
     )
-    owned = (row < 0) | np.isin(
+    owed = (row < 0) | np.isin(
         status, [vocabulary.code(PRE_SCHEDULED), vocabulary.code(SKIPPED)]
     )
-    return Occurrences(at[owned], occurrences.event[owned], occurrences.ideal[owned])
+    going = ~plan.skipped
+    planned = pack(plan.contact_id[going], plan.kind[going], plan.event[going])
+    owed &= ~np.isin(pack(contacts.id[at], kind, occurrences.event), planned)
+    return Occurrences(at[owed], occurrences.event[owed], occurrences.ideal[owed])
 
 
 def post_window_candidates(
@@ -70,9 +79,9 @@ def post_window_candidates(
         "aep": planner.aeps(past=True),
     }
     for email_type, occurrences in past.items():
-        unsent = _unsent(occurrences, email_type, contacts, existing, vocabulary)
-        at_parts.append(unsent.at)
-        on_parts.append(unsent.ideal)
+        owed = _owed(occurrences, email_type, plan, contacts, existing, vocabulary)
+        at_parts.append(owed.at)
+        on_parts.append(owed.ideal)
     at = np.concatenate(at_parts)
     on = np.concatenate(on_parts)
 

@@ -155,24 +155,60 @@ def _foreign_unique_indexes(conn: sqlite3.Connection) -> list[tuple[str, str]]:
     ]
 
 
-def _rebuild_email_schedules(conn: sqlite3.Connection) -> None:
-    """Recreate email_schedules without its table-level unique constraint."""
+def _column_definitions(conn: sqlite3.Connection) -> dict[str, str]:
+    """Return our column definitions plus every other column the table has."""
+    columns = dict(EMAIL_SCHEDULES_COLUMNS)
+    for _, name, kind, notnull, default, _pk, _hidden in conn.execute(
+        "PRAGMA table_xinfo(email_schedules)"
+    ):
+        if name not in columns:
+            definition = kind or ""
+            definition += " NOT NULL" if notnull else ""
+            definition += f" DEFAULT {default}" if default is not None else ""
+            columns[name] = definition.strip()
+    return columns
+
+
+def _rebuild_email_schedules(conn: sqlite3.Connection, dropped: set[str]) -> None:
+    """Recreate email_schedules without its table-level unique constraint.
+
+    Every column, row, id, index (but the dropped unique ones), trigger and
+    the AUTOINCREMENT counter survive; only the constraint goes.
+    """
     present = table_columns(conn, "email_schedules")
+    columns = _column_definitions(conn)
+    keep = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE tbl_name = 'email_schedules' "
+        "AND type IN ('index', 'trigger') AND sql IS NOT NULL"
+    ).fetchall()
+    sequence = conn.execute(
+        "SELECT seq FROM sqlite_sequence WHERE name = 'email_schedules'"
+    ).fetchone()
     conn.execute("ALTER TABLE email_schedules RENAME TO email_schedules_legacy")
-    conn.execute(_create("email_schedules", EMAIL_SCHEDULES_COLUMNS))
-    shared = ", ".join(c for c in present if c in EMAIL_SCHEDULES_COLUMNS)
+    conn.execute(_create("email_schedules", columns))
+    shared = ", ".join(present)
     conn.execute(
         f"INSERT INTO email_schedules ({shared}) "
         f"SELECT {shared} FROM email_schedules_legacy"
     )
     conn.execute("DROP TABLE email_schedules_legacy")
+    for name, sql in keep:
+        if name not in dropped:
+            conn.execute(sql)
+    if sequence:
+        conn.execute(
+            "UPDATE sqlite_sequence SET seq = max(seq, ?) "
+            "WHERE name = 'email_schedules'",
+            sequence,
+        )
 
 
 def _replace_legacy_uniques(conn: sqlite3.Connection) -> None:
-    for name, origin in _foreign_unique_indexes(conn):
+    foreign = _foreign_unique_indexes(conn)
+    for name, origin in foreign:
         if origin == "u":
             log.info("replacing the legacy unique constraint of email_schedules")
-            _rebuild_email_schedules(conn)
+            _rebuild_email_schedules(conn, {index for index, _ in foreign})
             return
         log.info("dropping legacy unique index %s of email_schedules", name)
         conn.execute(f"DROP INDEX {name}")
