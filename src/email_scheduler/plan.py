@@ -105,7 +105,9 @@ class Plan:
     metadata: Ints
     respects_windows: npt.NDArray[np.bool_]
     kept: npt.NDArray[np.bool_]
-    """The send date was kept from an existing row; balancing must not move it."""
+    """The date was set by the catch-up rule (kept from an existing row, or
+    spread by hash); balancing never moves it, so re-runs agree and dates
+    do not creep."""
     latest: Days
     """The latest useful send date of the email."""
     row: Ints

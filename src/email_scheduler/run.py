@@ -2,13 +2,14 @@
 
 The pipeline is a sequence of stages over a columnar `Plan`:
 
-    read -> plan -> constrain -> write
+    read -> plan -> constrain -> balance -> write
 
-Planning proposes candidates and resolves them against existing rows;
-constraints decide which emails are withheld (exclusion windows, failed
-underwriting) and which catch-ups a withheld email earns (post-window
-emails). Later stages (conflicts, frequency limits, daily caps) slot in
-between constraining and writing.
+Planning proposes candidates, resolves them against existing rows and
+withholds what the law or the org forbids (exclusion windows, failed
+underwriting), adding the post-window emails a withheld email earns.
+Constraining skips same-day conflicts and emails beyond the frequency
+limit. Balancing moves emails to smooth and cap daily volume, never into a
+window and never breaking the constraints.
 """
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ import numpy as np
 
 from email_scheduler.calendar import to_days
 from email_scheduler.config import ANNIVERSARY_TYPES, Settings
+from email_scheduler.constraints.balancing import (
+    Limits,
+    enforce_daily_cap,
+    smooth_effective_dates,
+)
+from email_scheduler.constraints.conflicts import resolve_same_day
+from email_scheduler.constraints.frequency import apply_frequency_limit
+from email_scheduler.constraints.occupancy import Committed, MoveCheck
 from email_scheduler.constraints.underwriting import apply_global_underwriting
 from email_scheduler.constraints.windows import apply_windows
 from email_scheduler.contacts import Contacts, DataQuality, build_contacts
@@ -49,6 +58,14 @@ from email_scheduler.store.reader import ExistingRows
 log = logging.getLogger("email_scheduler")
 
 ORG_TIME_ZONE = ZoneInfo("America/Chicago")
+
+TALLY_KEYS = (
+    "moved_by_smoothing",
+    "moved_by_cap",
+    "skipped_same_day",
+    "skipped_frequency",
+    "left_over_cap",
+)
 
 Progress = Callable[[str], None]
 """Called with the name of each phase as it starts."""
@@ -75,6 +92,7 @@ class RunReport:
     planned: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
+    balancing: dict[str, int] = field(default_factory=dict)
     interrupted_runs_before: int = 0
     backup: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)
@@ -108,13 +126,93 @@ class Inputs:
     vocabulary: Vocabulary
 
 
-def build_plan(inputs: Inputs, settings: Settings, today: int) -> Plan:
+@dataclass(frozen=True)
+class Context:
+    """What every stage of one run's pipeline reads."""
+
+    inputs: Inputs
+    settings: Settings
+    today: int
+    dates: BirthColumns
+    rules: RuleBook
+    eligible: np.ndarray  # type: ignore[type-arg]
+    committed: Committed
+    limits: Limits
+
+    @staticmethod
+    def of(inputs: Inputs, settings: Settings, today: int) -> Context:
+        """Return the context of a run over `inputs`."""
+        contacts = inputs.contacts
+        eligible = contacts.reachable & contacts.known_state
+        return Context(
+            inputs=inputs,
+            settings=settings,
+            today=today,
+            dates=BirthColumns.of(contacts),
+            rules=RuleBook(
+                settings.state_rules, settings.timing.pre_window_exclusion_days
+            ),
+            eligible=eligible,
+            committed=Committed.of(inputs.existing, inputs.vocabulary),
+            limits=Limits.of(settings, int(eligible.sum())),
+        )
+
+
+def build_plan(
+    inputs: Inputs, settings: Settings, today: int, tally: Counter[str] | None = None
+) -> Plan:
     """Return the full plan: a pure function of inputs, settings and today."""
+    context = Context.of(inputs, settings, today)
+    tally = Counter() if tally is None else tally
+    plan = plan_emails(context)
+    plan = constrain(context, plan, tally)
+    return balance(context, plan, tally)
+
+
+def constrain(context: Context, plan: Plan, tally: Counter[str]) -> Plan:
+    """Return the plan with same-day conflicts and frequency limits applied."""
+    vocabulary = context.inputs.vocabulary
+    plan = resolve_same_day(plan, context.committed, vocabulary, tally)
+    return apply_frequency_limit(
+        plan, context.committed, context.settings, vocabulary, tally
+    )
+
+
+def balance(context: Context, plan: Plan, tally: Counter[str]) -> Plan:
+    """Return the plan with daily volume smoothed and capped."""
+    inputs, settings = context.inputs, context.settings
+    check = MoveCheck(
+        plan,
+        inputs.contacts,
+        context.dates,
+        context.rules,
+        settings,
+        inputs.vocabulary,
+        context.committed,
+        context.today,
+    )
+    plan = smooth_effective_dates(
+        plan, check, context.limits, settings, inputs.vocabulary, tally
+    )
+    return enforce_daily_cap(
+        plan,
+        check,
+        context.limits,
+        context.committed,
+        settings,
+        inputs.vocabulary,
+        tally,
+    )
+
+
+def plan_emails(context: Context) -> Plan:
+    """Return the planners' emails, with windows and underwriting applied."""
+    inputs, settings, today = context.inputs, context.settings, context.today
     contacts, vocabulary = inputs.contacts, inputs.vocabulary
-    dates = BirthColumns.of(contacts)
-    rules = RuleBook(settings.state_rules, settings.timing.pre_window_exclusion_days)
-    eligible = contacts.reachable & contacts.known_state
-    planner = AnniversaryPlanner(contacts, dates, eligible, settings, vocabulary, today)
+    dates, rules = context.dates, context.rules
+    planner = AnniversaryPlanner(
+        contacts, dates, context.eligible, settings, vocabulary, today
+    )
     spread = settings.timing.catch_up_spread_days
 
     def resolved(part: Plan) -> Plan:
@@ -230,9 +328,20 @@ def _run_locked(
             )
             existing = reader.read_schedules(columnar, sqlite, vocabulary)
             inputs = Inputs(contacts, quality, existing, vocabulary)
+        tally: Counter[str] = Counter()
         with phase("plan"):
-            plan = build_plan(inputs, settings, day)
+            context = Context.of(inputs, settings, day)
+            plan = plan_emails(context)
+        with phase("constrain"):
+            plan = constrain(context, plan, tally)
+        with phase("balance"):
+            plan = balance(context, plan, tally)
         _summarize(report, inputs, plan)
+        report.balancing = {
+            "daily_cap": context.limits.daily_cap,
+            "ed_soft_limit": context.limits.ed_soft_limit,
+            **{key: tally[key] for key in TALLY_KEYS},
+        }
         if bad_ids:
             report.data_quality["invalid_id"] = bad_ids
         with phase("write"):

@@ -41,6 +41,7 @@ def render(report: RunReport, console: Console) -> None:
         _section("Contacts without email, by reason", report.contacts_without_email)
     )
     console.print(_section("Data-quality issues", report.data_quality))
+    console.print(_section("Balancing", report.balancing))
     rows_title = "Rows that would change" if report.dry_run else "Rows written"
     console.print(_section(rows_title, report.rows))
     console.print(_section("Time per phase", report.seconds))

@@ -90,4 +90,6 @@ def resolve(
         catch_up, np.where(keep, row_send, np.minimum(today + spread, cutoff)), ideal
     )
     alive = ~history & (cutoff >= today)
-    return part.with_(send=send, kept=keep, row=row).take(alive)
+    # Balancing never moves a catch-up: its date is already spread, and a run
+    # that finds the row written must treat it exactly as the run that wrote it.
+    return part.with_(send=send, kept=catch_up, row=row).take(alive)

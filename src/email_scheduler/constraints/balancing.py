@@ -1,0 +1,155 @@
+"""Daily volume (SPEC 8.3): effective-date smoothing and the daily cap.
+
+The daily cap is a share of the org's eligible contacts, with a floor so a
+small org is not balanced into nonsense. Two stages move emails:
+
+- Smoothing: on a day with more effective-date emails than the soft limit,
+  each of them moves by a stable offset within half the smoothing window
+  either way (never before today): policies cluster on the first of the
+  month, and so do their anniversary emails.
+- Cap enforcement: on a day with more than cap * overage_threshold emails,
+  the `cap` highest-priority emails stay and the rest move forward to the
+  next days with spare capacity, at most `cap_lookahead_days` ahead.
+
+Every move is checked by `MoveCheck` (windows, one email a day, frequency
+limit, latest useful date); an email that cannot move stays, and is
+counted. Dates kept from an existing row (catch-ups) never move, so dates do
+not creep from run to run. Ties are broken by kind and contact id, so the
+same inputs always give the same dates.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from email_scheduler.calendar import Ints, stable_offset
+from email_scheduler.config import Settings
+from email_scheduler.constraints.occupancy import Committed, MoveCheck, sorting_rank
+from email_scheduler.plan import Plan, Vocabulary
+
+EFFECTIVE_DATE = "effective_date"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The daily limits in force for a run."""
+
+    daily_cap: int
+    ed_soft_limit: int
+    overage_limit: int
+    """Days with more emails than this are balanced."""
+
+    @staticmethod
+    def of(settings: Settings, eligible_contacts: int) -> Limits:
+        """Return the limits for an org with this many eligible contacts."""
+        rules = settings.load_balancing
+        cap = max(
+            int(eligible_contacts * rules.daily_send_percentage_cap),
+            rules.daily_cap_floor,
+        )
+        return Limits(
+            daily_cap=cap,
+            ed_soft_limit=min(rules.ed_daily_soft_limit, int(0.3 * cap)),
+            overage_limit=int(cap * rules.overage_threshold),
+        )
+
+
+def _move(plan: Plan, check: MoveCheck, rows: Ints, target: Ints) -> None:
+    """Move emails in place; `plan.send` must be this stage's own copy."""
+    check.record(plan, rows, target)
+    plan.send[rows] = target
+
+
+def smooth_effective_dates(
+    plan: Plan,
+    check: MoveCheck,
+    limits: Limits,
+    settings: Settings,
+    vocabulary: Vocabulary,
+    tally: Counter[str],
+) -> Plan:
+    """Return the plan with clustered effective-date emails spread out."""
+    kind = vocabulary.kind(EFFECTIVE_DATE)
+    movable = (plan.kind == kind) & ~plan.skipped & ~plan.kept
+    days, counts = np.unique(plan.send[movable], return_counts=True)
+    crowded = days[counts > limits.ed_soft_limit]
+    rows = np.flatnonzero(movable & np.isin(plan.send, crowded))
+    if not len(rows):
+        return plan
+    width = settings.load_balancing.ed_smoothing_window_days
+    offset = stable_offset(
+        plan.contact_id[rows], EFFECTIVE_DATE, plan.event[rows], 2 * (width // 2) + 1
+    )
+    target = np.maximum(plan.send[rows] + offset - width // 2, check.today)
+    moving = target != plan.send[rows]
+    rows, target = rows[moving], target[moving]
+    allowed = check.allowed(plan, rows, target)
+    tally["moved_by_smoothing"] += int(allowed.sum())
+    plan = plan.with_(send=plan.send.copy())
+    _move(plan, check, rows[allowed], target[allowed])
+    return plan
+
+
+def enforce_daily_cap(
+    plan: Plan,
+    check: MoveCheck,
+    limits: Limits,
+    committed: Committed,
+    settings: Settings,
+    vocabulary: Vocabulary,
+    tally: Counter[str],
+) -> Plan:
+    """Return the plan with overflow of over-full days moved to later days."""
+    going = np.flatnonzero(~plan.skipped)
+    if not len(going):
+        return plan
+    today = check.today
+    lookahead = settings.load_balancing.cap_lookahead_days
+    horizon = int(plan.send[going].max()) - today + lookahead
+    load = np.bincount(plan.send[going] - today, minlength=horizon + 1)
+    fixed = committed.day[committed.day >= today] - today
+    load[: horizon + 1] += np.bincount(fixed[fixed <= horizon], minlength=horizon + 1)
+    overfull = np.flatnonzero(load > limits.overage_limit)
+    if not len(overfull):
+        return plan
+
+    rank = sorting_rank(vocabulary)
+    order = going[
+        np.lexsort(
+            (
+                plan.contact_id[going],
+                rank[plan.kind[going]],
+                plan.priority[going],
+                plan.send[going],
+            )
+        )
+    ]
+    by_day = np.split(
+        order, np.searchsorted(plan.send[order], np.arange(horizon + 1) + today)
+    )
+    plan = plan.with_(send=plan.send.copy())
+    for offset in overfull.tolist():
+        rows = by_day[offset + 1]  # the first part holds days before today
+        keep = max(limits.daily_cap - (int(load[offset]) - len(rows)), 0)
+        overflow = rows[keep:]
+        tally["left_over_cap"] += int(plan.kept[overflow].sum())
+        overflow = overflow[~plan.kept[overflow]]
+        for step in range(1, lookahead + 1):
+            spare = limits.daily_cap - int(load[offset + step])
+            if spare <= 0 or not len(overflow):
+                continue
+            target = np.full(len(overflow), today + offset + step)
+            candidates = overflow[check.allowed(plan, overflow, target)]
+            # One email per contact per step: two could not share the target day.
+            _, first = np.unique(plan.contact_id[candidates], return_index=True)
+            chosen = candidates[np.sort(first)][:spare]
+            _move(plan, check, chosen, target[: len(chosen)])
+            load[offset] -= len(chosen)
+            load[offset + step] += len(chosen)
+            tally["moved_by_cap"] += len(chosen)
+            overflow = overflow[~np.isin(overflow, chosen)]
+        tally["left_over_cap"] += len(overflow)
+    return plan

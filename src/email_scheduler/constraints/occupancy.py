@@ -1,0 +1,163 @@
+"""Who gets mail on which day: the bookkeeping behind every move.
+
+An `Occupancy` holds, per contact, the days of the non-follow-up emails
+that will go out: planned `pre-scheduled` emails and emails the sender
+already owns (`scheduled`, `processing`, `sent`, `delivered`). Balancing
+asks it whether an email may move to another day without breaking the
+promises that hold for every plan:
+
+- 6.3: an email that respects windows never lands inside one;
+- 8.1: at most one non-follow-up email per contact per day;
+- 8.2: at most `max_emails_per_period` non-follow-up emails in any
+  `period_days` consecutive days;
+- never before today and never after the email's latest useful date.
+
+The frequency check is conservative: a move is allowed when the contact
+has fewer than the limit of other emails within `period_days - 1` days on
+either side of the target, which guarantees every window holding the
+target stays within the limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from email_scheduler.calendar import Days, Ints
+from email_scheduler.config import Settings
+from email_scheduler.contacts import Contacts
+from email_scheduler.plan import Plan, Vocabulary
+from email_scheduler.rules import BirthColumns, RuleBook
+from email_scheduler.store.reader import ExistingRows
+
+Mask = npt.NDArray[np.bool_]
+
+COMMITTED_STATUSES = ("scheduled", "processing", "sent", "delivered")
+"""Statuses of emails the sender owns that count toward limits (SPEC 8.2)."""
+
+FOLLOW_UP_PREFIX = "followup_"
+
+_DAY_BITS = 22
+_DAY_SHIFT = 1 << (_DAY_BITS - 1)
+
+
+def _key(contact_id: Ints, day: Days) -> Ints:
+    return (contact_id << _DAY_BITS) | (day + _DAY_SHIFT)
+
+
+def follow_up_kinds(vocabulary: Vocabulary) -> Mask:
+    """Return, per kind code, whether the kind is a follow-up."""
+    return np.array(
+        [t.startswith(FOLLOW_UP_PREFIX) for t, _ in vocabulary.kinds] or [False],
+        dtype=bool,
+    )
+
+
+def sorting_rank(vocabulary: Vocabulary) -> Ints:
+    """Return, per kind code, its rank by (email_type, instance id)."""
+    order = sorted(range(len(vocabulary.kinds)), key=lambda k: vocabulary.kinds[k])
+    rank = np.zeros(max(len(order), 1), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank
+
+
+@dataclass(frozen=True)
+class Committed:
+    """Non-follow-up emails the sender already owns: fixed points of the plan."""
+
+    contact_id: Ints
+    day: Days
+    kind: Ints
+
+    @staticmethod
+    def of(existing: ExistingRows, vocabulary: Vocabulary) -> Committed:
+        """Return the existing rows whose status counts toward limits."""
+        codes = [vocabulary.code(status) for status in COMMITTED_STATUSES]
+        counted = np.isin(existing.status, codes) & (existing.send > -(2**30))
+        if len(existing):
+            counted &= ~follow_up_kinds(vocabulary)[existing.kind]
+        return Committed(
+            existing.contact_id[counted], existing.send[counted], existing.kind[counted]
+        )
+
+
+class Occupancy:
+    """Days of each contact's non-follow-up emails, updated as emails move."""
+
+    def __init__(self, contact_id: Ints, day: Days) -> None:
+        self._base = np.sort(_key(contact_id, day))
+        self._removed = np.zeros(0, dtype=np.int64)
+        self._added = np.zeros(0, dtype=np.int64)
+
+    def count(self, contact_id: Ints, first: Days, last: Days) -> Ints:
+        """Return each contact's number of emails dated from `first` to `last`."""
+        lo, hi = _key(contact_id, first), _key(contact_id, last)
+        total = np.zeros(len(contact_id), dtype=np.int64)
+        for keys, sign in ((self._base, 1), (self._removed, -1), (self._added, 1)):
+            if len(keys):
+                found = np.searchsorted(keys, hi, "right") - np.searchsorted(keys, lo)
+                total += sign * found
+        return total
+
+    def move(self, contact_id: Ints, old: Days, new: Days) -> None:
+        """Record that emails moved from `old` to `new`."""
+        self._removed = np.sort(np.concatenate([self._removed, _key(contact_id, old)]))
+        self._added = np.sort(np.concatenate([self._added, _key(contact_id, new)]))
+
+
+class MoveCheck:
+    """Decides whether planned emails may move to target days."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        contacts: Contacts,
+        dates: BirthColumns,
+        rules: RuleBook,
+        settings: Settings,
+        vocabulary: Vocabulary,
+        committed: Committed,
+        today: int,
+    ) -> None:
+        self.contacts = contacts
+        self.dates = dates
+        self.rules = rules
+        self.today = today
+        self.period = settings.frequency.period_days
+        self.limit = settings.frequency.max_emails_per_period
+        self.follow_up = (
+            follow_up_kinds(vocabulary)[plan.kind]
+            if len(plan)
+            else (np.zeros(0, dtype=bool))
+        )
+        counted = ~plan.skipped & ~self.follow_up
+        self.occupancy = Occupancy(
+            np.concatenate([plan.contact_id[counted], committed.contact_id]),
+            np.concatenate([plan.send[counted], committed.day]),
+        )
+
+    def allowed(self, plan: Plan, rows: Ints, target: Days) -> Mask:
+        """Return whether each planned email `rows[i]` may move to `target[i]`."""
+        ok = (target >= self.today) & (target <= plan.latest[rows])
+        found = self.rules.exclusions(
+            self.contacts.state, self.dates, plan.contact[rows], target
+        )
+        ok &= ~(plan.respects_windows[rows] & found.hit)
+        counted = ~self.follow_up[rows]
+        contact_id, current = plan.contact_id[rows], plan.send[rows]
+        same_day = self.occupancy.count(contact_id, target, target)
+        ok &= ~counted | (same_day == 0)
+        reach = self.period - 1
+        nearby = self.occupancy.count(contact_id, target - reach, target + reach)
+        nearby -= (np.abs(current - target) <= reach).astype(np.int64)
+        ok &= ~counted | (nearby <= self.limit - 1)
+        return ok
+
+    def record(self, plan: Plan, rows: Ints, target: Days) -> None:
+        """Record moves about to be applied to `plan` (call before changing it)."""
+        counted = ~self.follow_up[rows]
+        self.occupancy.move(
+            plan.contact_id[rows][counted], plan.send[rows][counted], target[counted]
+        )
