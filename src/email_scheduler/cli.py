@@ -20,7 +20,8 @@ from email_scheduler.errors import ConfigError, SchedulerError
 from email_scheduler.generate import generate_org
 from email_scheduler.run import org_today, run
 from email_scheduler.store import schema
-from email_scheduler.store.database import connect
+from email_scheduler.store.database import check_exists, connect
+from email_scheduler.store.volume import daily_volume
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -188,6 +189,35 @@ def demo_command(today: str | None, as_json: bool) -> None:
         generate_org(DEMO_DATABASE, 10_000, seed=0)
         click.echo(f"created sample database {DEMO_DATABASE}", err=True)
     _execute_run(DEMO_DATABASE, today, None, False, as_json)
+
+
+@main.command("calendar")
+@click.argument("database", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--from", "start", metavar="YYYY-MM-DD", help="First day (default: today)."
+)
+@click.option(
+    "--days", type=click.IntRange(1, 800), default=30, show_default=True, help="Days."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@reports_errors
+def calendar_command(
+    database: Path, start: str | None, days: int, as_json: bool
+) -> None:
+    """Show the emails still to go out per day and type, against the daily cap.
+
+    Example: email-scheduler calendar org.sqlite3 --from 2027-09-01 --days 30
+    """
+    check_exists(database)
+    conn = connect(database, read_only=True)
+    try:
+        volume = daily_volume(conn, _parse_today(start), days)
+    finally:
+        conn.close()
+    if as_json:
+        click.echo(json.dumps(volume.to_dict(), sort_keys=True))
+    else:
+        summary.render_volume(volume, Console())
 
 
 @main.group("config")

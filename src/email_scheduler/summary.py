@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from email_scheduler.run import RunReport
+from email_scheduler.store.volume import DailyVolume
 
 
 def to_json(report: RunReport) -> str:
@@ -50,3 +51,22 @@ def render(report: RunReport, console: Console) -> None:
             f"[yellow]{report.interrupted_runs_before} earlier run(s) never completed; "
             "this run recomputed and wrote the whole plan.[/]"
         )
+
+
+def render_volume(volume: DailyVolume, console: Console) -> None:
+    """Print emails per day and type, marking days over the daily cap."""
+    types = sorted({t for counts in volume.by_day.values() for t in counts})
+    cap = volume.daily_cap
+    table = Table(title=f"Emails to go out (daily cap: {cap if cap else 'no run yet'})")
+    table.add_column("day")
+    for email_type in types:
+        table.add_column(email_type, justify="right")
+    table.add_column("total", justify="right", style="bold")
+    table.add_column("")
+    for day, counts in volume.by_day.items():
+        total = sum(counts.values())
+        over = cap is not None and total > cap
+        cells = [f"{counts.get(t, 0):,}" for t in types]
+        flag = "over cap" if over else ""
+        table.add_row(day, *cells, f"{total:,}", flag, style="red" if over else None)
+    console.print(table)
