@@ -1,0 +1,137 @@
+"""Benchmark of whole scheduler runs on generated org databases.
+
+For each size it builds (or reuses) a generated org database, then times
+four runs in a fresh copy, as separate processes so that wall time and peak
+RSS are those of the whole command:
+
+1. cold: first run on an empty email_schedules;
+2. warm: the same day again (expected: zero rows written);
+3. next day: `--today` one day later;
+4. week later: `--today` seven days after the cold run.
+
+Each figure is the median of `--repeat` sequences. The per-phase timings
+come from the run's own report. The table is printed and written as JSON.
+
+    python benchmarks/bench_run.py --sizes 100000 1000000 3000000
+
+This is a measurement, not a test: nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from email_scheduler.generate import generate_org
+
+ROOT = Path(__file__).resolve().parent
+TODAY = dt.date(2026, 12, 3)
+STEPS = (("cold", 0), ("warm", 0), ("next_day", 1), ("week_later", 7))
+
+
+def _script() -> str:
+    return str(Path(sys.executable).with_name("email-scheduler"))
+
+
+def measure(database: Path, today: dt.date) -> dict[str, Any]:
+    """Run the scheduler once as a child process; return wall time, peak RSS
+    (from wait4, which reports that one child's own peak) and its report."""
+    command = [_script(), "run", str(database), "--today", today.isoformat(), "--json"]
+    read_end, write_end = os.pipe()
+    started = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:  # the child: stdout into the pipe, then become the command
+        os.close(read_end)
+        os.dup2(write_end, 1)
+        os.execv(command[0], command)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        output = pipe.read()
+    _, status, usage = os.wait4(pid, 0)
+    wall = time.perf_counter() - started
+    if status != 0:
+        raise RuntimeError(f"run failed on {database} (status {status})")
+    report = json.loads(output)
+    return {
+        "wall_s": round(wall, 2),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024),
+        "rows": report["rows"],
+        "phases_s": report["seconds"],
+        "emails": sum(report["planned"].values()) + sum(report["skipped"].values()),
+    }
+
+
+def template(size: int, folder: Path) -> Path:
+    """Return a generated org database of `size` contacts, building it once."""
+    path = folder / f"org-{size}.sqlite3"
+    if not path.exists():
+        report = generate_org(path, size, seed=1)
+        print(f"generated {size:,} contacts in {report.seconds:.1f}s", file=sys.stderr)
+    return path
+
+
+def bench_size(size: int, folder: Path, repeat: int) -> dict[str, Any]:
+    """Return the median figures of each step for one size."""
+    samples: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in STEPS}
+    source = template(size, folder)
+    for _ in range(repeat):
+        work = folder / f"work-{size}.sqlite3"
+        shutil.copyfile(source, work)
+        for name, days in STEPS:
+            samples[name].append(measure(work, TODAY + dt.timedelta(days=days)))
+        work.unlink()
+    return {name: _median(runs) for name, runs in samples.items()}
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    middle = sorted(runs, key=lambda run: run["wall_s"])[len(runs) // 2]
+    return {
+        **middle,
+        "wall_s": statistics.median(run["wall_s"] for run in runs),
+        "peak_rss_mb": statistics.median(run["peak_rss_mb"] for run in runs),
+    }
+
+
+def table(results: dict[int, dict[str, Any]]) -> str:
+    """Return the figures as a plain-text table."""
+    lines = [
+        f"{'contacts':>10} {'step':<10} {'wall s':>8} {'peak MB':>8} "
+        f"{'written':>9} {'emails':>10}  phases (s)"
+    ]
+    for size, steps in results.items():
+        for name, run in steps.items():
+            rows = run["rows"]
+            written = rows["inserted"] + rows["updated"] + rows["deleted"]
+            phases = " ".join(f"{k}={v:.1f}" for k, v in run["phases_s"].items())
+            lines.append(
+                f"{size:>10,} {name:<10} {run['wall_s']:>8.1f} {run['peak_rss_mb']:>8} "
+                f"{written:>9,} {run['emails']:>10,}  {phases}"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--folder", type=Path, default=ROOT / "results")
+    parser.add_argument("--json", type=Path, help="where to write the figures")
+    args = parser.parse_args()
+    args.folder.mkdir(parents=True, exist_ok=True)
+    results = {size: bench_size(size, args.folder, args.repeat) for size in args.sizes}
+    print(table(results))
+    target = args.json or args.folder / "bench_run.json"
+    target.write_text(json.dumps(results, indent=2, sort_keys=True))
+    print(f"figures written to {target}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
