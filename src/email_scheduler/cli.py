@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -12,14 +13,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from rich import box
 from rich.console import Console
+from rich.table import Table
 
-from email_scheduler import summary
+from email_scheduler import campaigns, summary
 from email_scheduler.config import load_settings
 from email_scheduler.errors import ConfigError, SchedulerError
 from email_scheduler.generate import generate_org
 from email_scheduler.run import org_today, run
 from email_scheduler.store import schema
+from email_scheduler.store.campaigns import CampaignType
 from email_scheduler.store.database import check_exists, connect
 from email_scheduler.store.volume import daily_volume
 
@@ -161,14 +165,22 @@ def init_command(database: Path) -> None:
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Same seed, same file."
 )
+@click.option(
+    "--campaigns",
+    "with_campaigns",
+    is_flag=True,
+    help="Add a sample rate-increase campaign (5% enrolled) and an AEP campaign.",
+)
 @reports_errors
-def generate_command(database: Path, count: int, seed: int) -> None:
+def generate_command(
+    database: Path, count: int, seed: int, with_campaigns: bool
+) -> None:
     """Create a sample org DATABASE of the legacy shape with realistic contacts.
 
     Example: email-scheduler generate sample.sqlite3 --contacts 100000 --seed 7
     """
     try:
-        report = generate_org(database, count, seed)
+        report = generate_org(database, count, seed, campaigns=with_campaigns)
     except FileExistsError:
         raise SchedulerError(f"{database} already exists; choose a new path") from None
     click.echo(
@@ -240,6 +252,395 @@ def config_show(config: Path | None) -> None:
     settings = load_settings(config)
     click.echo(json.dumps(json.loads(settings.to_json()), indent=2, sort_keys=True))
     click.echo(f"# version {settings.version()}", err=True)
+
+
+@main.group("campaign")
+def campaign_group() -> None:
+    """Manage campaign types, campaign instances and their enrolled contacts.
+
+    Every change is recorded in the database's campaign_change_log; the
+    next run reschedules whatever it affects.
+    """
+
+
+_DB = click.argument("database", type=click.Path(path_type=Path, dir_okay=False))
+_JSON = click.option(
+    "--json", "as_json", is_flag=True, help="Print the result as JSON."
+)
+_BY = click.option(
+    "--by", metavar="NAME", help="Who makes the change (default: the OS user)."
+)
+
+
+Record = dict[str, Any]
+
+
+def _yes(record: Record, name: str) -> bool:
+    return str(record.get(name)) in ("1", "True")
+
+
+def _options(record: Record) -> str:
+    names = {
+        "target_all_contacts": "all contacts",
+        "spread_evenly": "spread evenly",
+        "respect_exclusion_windows": "respects windows",
+        "enable_followups": "follow-ups",
+        "skip_failed_underwriting": "skips failed underwriting",
+    }
+    return ", ".join(text for name, text in names.items() if _yes(record, name))
+
+
+def _span(first: str, last: str) -> Callable[[Record], str]:
+    def show(record: Record) -> str:
+        start, end = record.get(first), record.get(last)
+        return "" if start is end is None else f"{start or '...'} to {end or '...'}"
+
+    return show
+
+
+def _field(name: str) -> Callable[[Record], str]:
+    return lambda record: "" if record.get(name) is None else str(record[name])
+
+
+TYPE_TABLE: dict[str, Callable[[Record], str]] = {
+    "name": _field("name"),
+    "active": lambda r: "yes" if _yes(r, "active") else "no",
+    "priority": _field("priority"),
+    "days before": _field("days_before_event"),
+    "options": _options,
+    "instances": _field("instances"),
+}
+INSTANCE_TABLE: dict[str, Callable[[Record], str]] = {
+    "id": _field("id"),
+    "type": _field("campaign_type"),
+    "name": _field("instance_name"),
+    "active": _span("active_start_date", "active_end_date"),
+    "spread": _span("spread_start_date", "spread_end_date"),
+    "targets": lambda r: "; ".join(
+        str(r[name]).replace(",", ", ")
+        for name in ("target_states", "target_carriers")
+        if r.get(name)
+    ),
+    "templates": lambda r: " ".join(
+        filter(None, (r.get("email_template"), r.get("sms_template")))
+    ),
+    "enrolled": _field("enrolled"),
+}
+
+
+def _print_records(
+    records: list[Record],
+    title: str,
+    columns: dict[str, Callable[[Record], str]],
+    as_json: bool,
+) -> None:
+    """Print records as one JSON array, or as a table of the chosen columns."""
+    if as_json:
+        click.echo(json.dumps(records, sort_keys=True))
+        return
+    console = Console()
+    if not records:
+        console.print(f"(no {title})")
+        return
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    for heading in columns:
+        wide = heading in ("active", "spread")  # a date fits on one line
+        table.add_column(
+            heading, min_width=10 if wide else len(heading), overflow="fold"
+        )
+    for record in records:
+        table.add_row(*(show(record) for show in columns.values()))
+    console.print(table)
+
+
+@campaign_group.command("types")
+@_DB
+@_JSON
+@reports_errors
+def campaign_types(database: Path, as_json: bool) -> None:
+    """List the campaign types of DATABASE.
+
+    Example: email-scheduler campaign types org.sqlite3 --json
+    """
+    with campaigns.org_database(database) as conn:
+        records = campaigns.list_types(conn)
+    _print_records(records, "campaign types", TYPE_TABLE, as_json)
+
+
+@campaign_group.command("list")
+@_DB
+@click.option(
+    "--active-on",
+    metavar="YYYY-MM-DD",
+    help="Only instances that plan emails on this day.",
+)
+@_JSON
+@reports_errors
+def campaign_list(database: Path, active_on: str | None, as_json: bool) -> None:
+    """List campaign instances and how many contacts each has enrolled.
+
+    Example: email-scheduler campaign list org.sqlite3 --active-on 2027-02-01
+    """
+    day = _parse_today(active_on) if active_on else None
+    with campaigns.org_database(database) as conn:
+        records = campaigns.list_instances(conn, day)
+    _print_records(records, "campaign instances", INSTANCE_TABLE, as_json)
+
+
+@campaign_group.command("add-type")
+@_DB
+@click.argument("name")
+@click.option(
+    "--days-before",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Days before the trigger date to send (negative: after it).",
+)
+@click.option(
+    "--priority",
+    type=int,
+    default=CampaignType("").priority,
+    show_default=True,
+    help="Lower wins when emails of one contact collide.",
+)
+@click.option(
+    "--respect-windows/--ignore-windows",
+    default=True,
+    show_default=True,
+    help="Whether state exclusion windows withhold this campaign.",
+)
+@click.option(
+    "--followups/--no-followups",
+    default=True,
+    show_default=True,
+    help="Whether a sent email of this campaign earns a follow-up.",
+)
+@click.option(
+    "--target-all", is_flag=True, help="Send to every eligible contact, not a list."
+)
+@click.option(
+    "--spread-evenly",
+    is_flag=True,
+    help="Spread the sends over each instance's spread range.",
+)
+@click.option(
+    "--skip-failed-underwriting",
+    is_flag=True,
+    help="Skip contacts who failed underwriting.",
+)
+@_BY
+@_JSON
+@reports_errors
+def campaign_add_type(
+    database: Path,
+    name: str,
+    days_before: int,
+    priority: int,
+    respect_windows: bool,
+    followups: bool,
+    target_all: bool,
+    spread_evenly: bool,
+    skip_failed_underwriting: bool,
+    by: str | None,
+    as_json: bool,
+) -> None:
+    """Add a campaign type NAME (its emails are of type campaign_NAME).
+
+    Example: email-scheduler campaign add-type org.sqlite3 rate_increase
+    --days-before 14 --priority 5
+    """
+    kind = CampaignType(
+        name=name,
+        respect_exclusion_windows=respect_windows,
+        enable_followups=followups,
+        days_before_event=days_before,
+        target_all_contacts=target_all,
+        priority=priority,
+        spread_evenly=spread_evenly,
+        skip_failed_underwriting=skip_failed_underwriting,
+    )
+    with campaigns.org_database(database) as conn:
+        campaigns.add_type(conn, kind, by=campaigns.operator(by))
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(kind), sort_keys=True))
+    else:
+        click.echo(f"added campaign type {name} (emails: {kind.email_type})")
+
+
+def _instance_options(command: F) -> F:
+    """Add the options that set the fields of a campaign instance."""
+    options = [
+        click.option(
+            "--spread",
+            nargs=2,
+            metavar="START END",
+            help="Spread range, both days included (spread-evenly types).",
+        ),
+        click.option(
+            "--states", help="Target states, e.g. CA,TX (ALL or empty: every state)."
+        ),
+        click.option(
+            "--carriers",
+            help="Target carriers, any case, e.g. AETNA (ALL or empty: every one).",
+        ),
+        click.option("--email-template", help="Template of the email."),
+        click.option(
+            "--sms-template", help="Template of the SMS (contacts with a phone)."
+        ),
+        click.option(
+            "--metadata",
+            metavar="JSON",
+            help='A JSON object, e.g. {"trigger_date": "2027-03-01"}.',
+        ),
+        _BY,
+        _JSON,
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _instance_values(**options: Any) -> dict[str, str | None]:
+    """Return the instance fields the options set (an empty value clears one)."""
+    fields = {
+        "name": "instance_name",
+        "start": "active_start_date",
+        "end": "active_end_date",
+        "spread_start": "spread_start_date",
+        "spread_end": "spread_end_date",
+        "states": "target_states",
+        "carriers": "target_carriers",
+        "email_template": "email_template",
+        "sms_template": "sms_template",
+        "metadata": "metadata",
+    }
+    spread = options.pop("spread", None)
+    if spread:
+        options["spread_start"], options["spread_end"] = spread
+    return {
+        fields[name]: value
+        for name, value in options.items()
+        if name in fields and value is not None
+    }
+
+
+@campaign_group.command("create")
+@_DB
+@click.argument("campaign_type", metavar="TYPE")
+@click.argument("name")
+@click.option(
+    "--start",
+    required=True,
+    metavar="YYYY-MM-DD",
+    help="First day the instance plans emails.",
+)
+@click.option(
+    "--end", required=True, metavar="YYYY-MM-DD", help="Last day it plans emails."
+)
+@_instance_options
+@reports_errors
+def campaign_create(
+    database: Path,
+    campaign_type: str,
+    name: str,
+    by: str | None,
+    as_json: bool,
+    **options: Any,
+) -> None:
+    """Create an instance NAME of campaign type TYPE and print its id.
+
+    Example: email-scheduler campaign create org.sqlite3 aep aep_2027
+    --start 2027-08-15 --end 2027-09-30 --spread 2027-09-01 2027-09-30
+    """
+    values = _instance_values(name=name, **options)
+    with campaigns.org_database(database) as conn:
+        record = campaigns.create_instance(
+            conn, campaign_type, values, by=campaigns.operator(by)
+        )
+    if as_json:
+        click.echo(json.dumps(record, sort_keys=True))
+    else:
+        click.echo(f"created campaign instance {record['id']} ({campaign_type}/{name})")
+
+
+@campaign_group.command("update")
+@_DB
+@click.argument("instance", type=int)
+@click.option("--name", help="New instance name.")
+@click.option("--start", metavar="YYYY-MM-DD", help="First day it plans emails.")
+@click.option("--end", metavar="YYYY-MM-DD", help="Last day it plans emails.")
+@click.option("--spread-start", metavar="YYYY-MM-DD", help="First day of the spread.")
+@click.option("--spread-end", metavar="YYYY-MM-DD", help="Last day of the spread.")
+@_instance_options
+@reports_errors
+def campaign_update(
+    database: Path, instance: int, by: str | None, as_json: bool, **options: Any
+) -> None:
+    """Change fields of campaign INSTANCE; an empty value clears a field.
+
+    Each change is logged with its old and new value. Example:
+    email-scheduler campaign update org.sqlite3 3 --end 2027-10-15 --by alice
+    """
+    values = _instance_values(**options)
+    if not values:
+        raise click.UsageError("nothing to change: give at least one option")
+    with campaigns.org_database(database) as conn:
+        changes = campaigns.update_instance(
+            conn, instance, values, by=campaigns.operator(by)
+        )
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(c) for c in changes]))
+        return
+    for change in changes:
+        click.echo(f"{change.field}: {change.old} -> {change.new}")
+    if not changes:
+        click.echo(f"campaign instance {instance} already had these values")
+
+
+@campaign_group.command("enroll")
+@_DB
+@click.argument("instance", type=int)
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--skip-bad-rows",
+    is_flag=True,
+    help="Enroll the good rows even when some are bad (they are listed).",
+)
+@_BY
+@_JSON
+@reports_errors
+def campaign_enroll(
+    database: Path,
+    instance: int,
+    file: Path,
+    skip_bad_rows: bool,
+    by: str | None,
+    as_json: bool,
+) -> None:
+    """Enroll the contacts of a CSV FILE in campaign INSTANCE.
+
+    FILE has the header contact_id,trigger_date or
+    contact_id,trigger_date,metadata (a JSON object per contact).
+
+    Every row is checked before anything is written; rows already enrolled
+    are left as they are. Example:
+    email-scheduler campaign enroll org.sqlite3 3 rate-changes.csv
+    """
+    with campaigns.org_database(database) as conn:
+        report = campaigns.enroll(
+            conn, instance, file, skip_bad_rows=skip_bad_rows, by=campaigns.operator(by)
+        )
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), sort_keys=True))
+        return
+    for bad in report.bad_rows:
+        click.echo(f"skipped line {bad.line}: {bad.problem}", err=True)
+    click.echo(
+        f"enrolled {report.enrolled:,} contacts in campaign instance {instance} "
+        f"({report.already_enrolled:,} already enrolled, "
+        f"{len(report.bad_rows):,} bad rows skipped) in {report.seconds:.1f}s"
+    )
 
 
 __all__ = ["ConfigError", "main"]

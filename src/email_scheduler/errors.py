@@ -4,6 +4,7 @@ Hierarchy::
 
     SchedulerError
     ├── ConfigError          bad configuration file or value (exit code 2)
+    ├── CampaignError        bad input to a campaign command; nothing written (exit 2)
     ├── DatabaseError        the org database cannot be read or written (exit 1)
     │   └── DatabaseBusyError   the database stayed locked after retries (exit 1)
     └── RunLockedError       another run holds the database (exit code 3)
@@ -20,6 +21,12 @@ class SchedulerError(Exception):
 
 class ConfigError(SchedulerError):
     """The configuration file or one of its values is invalid."""
+
+    exit_code = 2
+
+
+class CampaignError(SchedulerError):
+    """A campaign command was given a value, file or row it cannot accept."""
 
     exit_code = 2
 

@@ -9,6 +9,9 @@ Besides clean rows, a small share of contacts carries the problems real org
 databases have: a ZIP that disagrees with the `state` column, no ZIP at all,
 a malformed ZIP or email, an unparseable birth date and a missing effective
 date. The shares are the module constants below.
+
+On request the file also holds two sample campaigns: a rate increase with
+about 5% of the contacts enrolled, and the AEP spread over September 2027.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import zipcodes
+
+from email_scheduler.store.schema import create_statement
 
 __all__ = ["GenerateReport", "generate_org"]
 
@@ -86,6 +91,7 @@ PHONE_SHARE = 0.60
 TOBACCO_SHARE = 0.12
 FEMALE_SHARE = 0.55
 FAILED_UNDERWRITING_SHARE = 0.05
+RATE_INCREASE_SHARE = 0.05
 STATUSES = (None, "active", "unsubscribed", "bounced")
 STATUS_SHARES = (0.45, 0.537, 0.01, 0.003)
 
@@ -149,13 +155,19 @@ class _ZipPool:
 
 
 def generate_org(
-    path: Path, contacts: int, seed: int = 0, *, legacy: bool = True
+    path: Path,
+    contacts: int,
+    seed: int = 0,
+    *,
+    legacy: bool = True,
+    campaigns: bool = False,
 ) -> GenerateReport:
     """Write a new org database with `contacts` sample contacts at `path`.
 
     With `legacy` (the default) the contacts table has the legacy shape:
     `current_carrier` and no `failed_underwriting`. Otherwise it names the
-    column `carrier` and adds `failed_underwriting` (about 5% set).
+    column `carrier` and adds `failed_underwriting` (about 5% set). With
+    `campaigns`, the sample campaigns are added; the contacts are the same.
 
     Raises `FileExistsError` if `path` exists, rather than mixing new rows
     into someone's database. A failed generation removes the partial file.
@@ -169,6 +181,8 @@ def generate_org(
     started = time.perf_counter()
     try:
         _write_database(path, contacts, seed, legacy)
+        if campaigns:
+            _write_campaigns(path, contacts, seed)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -215,6 +229,61 @@ def _write_database(path: Path, contacts: int, seed: int, legacy: bool) -> None:
         connection.execute(EMAIL_SCHEDULES_DDL)
         for rows in _contact_chunks(contacts, seed, legacy):
             connection.executemany(insert, rows)
+        connection.execute("COMMIT")
+    finally:
+        connection.close()
+
+
+SAMPLE_TYPES = [
+    # name, days before the trigger, all contacts, priority, spread evenly
+    ("rate_increase", 14, 0, 5, 0),
+    ("aep", 0, 1, 30, 1),
+]
+SAMPLE_INSTANCES = [
+    # type, name, email and SMS templates, active range, spread range
+    ("rate_increase", "rate_increase_2027_h1", "rate_increase_v1",
+     "rate_increase_sms", "2026-12-01", "2027-06-30", None, None),
+    ("aep", "aep_2027", "aep_2027", "aep_2027_sms",
+     "2027-08-01", "2027-09-30", "2027-09-01", "2027-09-30"),
+]  # fmt: skip
+
+
+def _write_campaigns(path: Path, contacts: int, seed: int) -> None:
+    """Add the campaign tables and the sample campaigns to a new database.
+
+    Enrolled contacts get a rate increase on the first of a month from
+    January to June 2027. A random stream of its own keeps the contacts
+    the same as without campaigns.
+    """
+    rng = np.random.default_rng([seed, 1])
+    enrolled = np.flatnonzero(rng.random(contacts) < RATE_INCREASE_SHARE) + 1
+    months = rng.integers(1, 7, len(enrolled))
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("BEGIN")
+        for table in ("campaign_types", "campaign_instances", "contact_campaigns"):
+            connection.execute(create_statement(table))
+        connection.executemany(
+            "INSERT INTO campaign_types (name, days_before_event, "
+            "target_all_contacts, priority, spread_evenly) VALUES (?, ?, ?, ?, ?)",
+            SAMPLE_TYPES,
+        )
+        connection.executemany(
+            "INSERT INTO campaign_instances (campaign_type, instance_name, "
+            "email_template, sms_template, active_start_date, active_end_date, "
+            "spread_start_date, spread_end_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            SAMPLE_INSTANCES,
+        )
+        connection.executemany(
+            "INSERT INTO contact_campaigns (contact_id, campaign_instance_id, "
+            "trigger_date, status) VALUES (?, 1, ?, 'pending')",
+            (
+                (contact, f"2027-{month:02d}-01")
+                for contact, month in zip(
+                    enrolled.tolist(), months.tolist(), strict=True
+                )
+            ),
+        )
         connection.execute("COMMIT")
     finally:
         connection.close()

@@ -43,10 +43,16 @@ from email_scheduler.constraints.windows import apply_windows
 from email_scheduler.contacts import Contacts, DataQuality, build_contacts
 from email_scheduler.plan import Plan, Vocabulary
 from email_scheduler.planners.anniversary import AnniversaryPlanner
+from email_scheduler.planners.campaigns import (
+    CampaignPlanner,
+    enrollment_statuses,
+    owned_rows,
+)
 from email_scheduler.planners.candidates import resolve
 from email_scheduler.planners.post_window import post_window_candidates
 from email_scheduler.rules import BirthColumns, RuleBook
 from email_scheduler.store import audit, reader, schema, writer
+from email_scheduler.store.campaigns import Campaigns, read_campaigns, write_statuses
 from email_scheduler.store.database import (
     check_exists,
     connect,
@@ -124,6 +130,7 @@ class Inputs:
     quality: DataQuality
     existing: ExistingRows
     vocabulary: Vocabulary
+    campaigns: Campaigns = field(default_factory=Campaigns)
 
 
 @dataclass(frozen=True)
@@ -218,7 +225,9 @@ def plan_emails(context: Context) -> Plan:
     def resolved(part: Plan) -> Plan:
         return resolve(part, inputs.existing, vocabulary, today, spread)
 
-    plan = Plan.concat([resolved(part) for part in planner.plan()])
+    campaigns = CampaignPlanner(inputs.campaigns, planner, inputs.existing)
+    parts = [*campaigns.keep_fixed_aep(planner.plan()), *campaigns.plan()]
+    plan = Plan.concat([resolved(part) for part in parts])
     plan = apply_windows(plan, contacts.state, dates, rules, vocabulary)
     if settings.organization.enable_post_window_emails:
         extra = post_window_candidates(
@@ -327,7 +336,8 @@ def _run_locked(
                 raw, day, settings.suppressed_contact_statuses
             )
             existing = reader.read_schedules(columnar, sqlite, vocabulary)
-            inputs = Inputs(contacts, quality, existing, vocabulary)
+            campaigns = read_campaigns(columnar, sqlite)
+            inputs = Inputs(contacts, quality, existing, vocabulary, campaigns)
         tally: Counter[str] = Counter()
         with phase("plan"):
             context = Context.of(inputs, settings, day)
@@ -366,6 +376,7 @@ def _write(
     today: int,
 ) -> None:
     send_time = settings.timing.send_time.strftime("%H:%M:%S")
+    owned_campaign = owned_rows(inputs.campaigns, today)
     changes = writer.diff(
         plan,
         inputs.existing,
@@ -373,7 +384,7 @@ def _write(
         today=today,
         send_time=send_time,
         contact_ids=inputs.contacts.id,
-        planned_types=ANNIVERSARY_TYPES,
+        owns=lambda t, i: t in ANNIVERSARY_TYPES or owned_campaign(t, i),
     )
     checksum = audit.ScheduleChecksum(inputs.vocabulary)
     before = checksum.existing(inputs.existing)
@@ -399,8 +410,11 @@ def _write(
     if settings.backup.enabled:
         target = audit.backup(path, settings, report.run_id)
         report.backup = str(target) if target else None
+    statuses = enrollment_statuses(inputs.campaigns, plan, inputs.vocabulary, today)
     with_retries(
-        lambda: _commit(columnar, report, inputs, changes, send_time, (before, after)),
+        lambda: _commit(
+            columnar, report, inputs, changes, send_time, (before, after), statuses
+        ),
         "writing the plan",
     )
 
@@ -412,8 +426,9 @@ def _commit(
     changes: writer.Changes,
     send_time: str,
     checksums: tuple[np.uint64, np.uint64],
+    statuses: tuple[np.ndarray, np.ndarray],  # type: ignore[type-arg]
 ) -> None:
-    """Write the changes, data-quality records and checkpoint in one transaction."""
+    """Write the changes and all the run's records in one transaction."""
     before, after = checksums
     now = _now()
     with columnar.cursor() as cursor:
@@ -434,6 +449,7 @@ def _commit(
                 "unchanged": changes.unchanged,
                 "conflicts": written.conflicts,
             }
+            write_statuses(cursor, *statuses, now)
             audit.replace_data_quality(cursor, report.run_id, inputs.quality)
             audit.complete_checkpoint(
                 cursor,

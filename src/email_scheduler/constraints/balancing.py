@@ -20,6 +20,7 @@ same inputs always give the same dates.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 
@@ -31,6 +32,11 @@ from email_scheduler.constraints.occupancy import Committed, MoveCheck, sorting_
 from email_scheduler.plan import Plan, Vocabulary
 
 EFFECTIVE_DATE = "effective_date"
+
+
+def _floor(value: float) -> int:
+    """Return floor(value), reading 28.999999999999996 (100 * 0.29) as 29."""
+    return math.floor(round(value, 9))
 
 
 @dataclass(frozen=True)
@@ -47,13 +53,13 @@ class Limits:
         """Return the limits for an org with this many eligible contacts."""
         rules = settings.load_balancing
         cap = max(
-            int(eligible_contacts * rules.daily_send_percentage_cap),
+            _floor(eligible_contacts * rules.daily_send_percentage_cap),
             rules.daily_cap_floor,
         )
         return Limits(
             daily_cap=cap,
-            ed_soft_limit=min(rules.ed_daily_soft_limit, int(0.3 * cap)),
-            overage_limit=int(cap * rules.overage_threshold),
+            ed_soft_limit=min(rules.ed_daily_soft_limit, _floor(0.3 * cap)),
+            overage_limit=_floor(cap * rules.overage_threshold),
         )
 
 
@@ -108,10 +114,11 @@ def enforce_daily_cap(
         return plan
     today = check.today
     lookahead = settings.load_balancing.cap_lookahead_days
-    horizon = int(plan.send[going].max()) - today + lookahead
+    fixed = committed.volume[committed.volume >= today] - today
+    last = max(int(plan.send[going].max()) - today, int(fixed.max(initial=0)))
+    horizon = last + lookahead
     load = np.bincount(plan.send[going] - today, minlength=horizon + 1)
-    fixed = committed.day[committed.day >= today] - today
-    load[: horizon + 1] += np.bincount(fixed[fixed <= horizon], minlength=horizon + 1)
+    load += np.bincount(fixed, minlength=horizon + 1)
     overfull = np.flatnonzero(load > limits.overage_limit)
     if not len(overfull):
         return plan

@@ -37,16 +37,20 @@ def _crowded(contact: Ints, day: Ints, limit: int, period: int) -> Ints:
 
 
 def _fits(accepted: list[int], day: int, limit: int, period: int) -> bool:
-    """Return whether one more email on `day` keeps every window within the limit."""
-    # The fullest window holding `day` starts at day - period + 1 or at an email.
-    starts = [day - period + 1] + accepted[
-        bisect_left(accepted, day - period + 1) : bisect_right(accepted, day)
+    """Return whether one more email on `day` keeps every window within the limit.
+
+    Sliding a window that holds `day` to the right only gains an email when
+    its end reaches one, so the fullest such window starts at
+    day - period + 1 or ends on an accepted email within period - 1 days
+    after `day`.
+    """
+    later = accepted[
+        bisect_right(accepted, day) : bisect_right(accepted, day + period - 1)
     ]
-    for start in starts:
-        inside = bisect_right(accepted, start + period - 1) - bisect_left(
-            accepted, start
-        )
-        if start <= day <= start + period - 1 and inside + 1 > limit:
+    for start in [day - period + 1] + [email - period + 1 for email in later]:
+        end = start + period - 1
+        inside = bisect_right(accepted, end) - bisect_left(accepted, start)
+        if inside + 1 > limit:
             return False
     return True
 

@@ -6,7 +6,8 @@ already owns (`scheduled`, `processing`, `sent`, `delivered`). Balancing
 asks it whether an email may move to another day without breaking the
 promises that hold for every plan:
 
-- 6.3: an email that respects windows never lands inside one;
+- 6.3: an email that respects windows never lands inside one, and a
+  post-window email, placed after every window, is not moved into one;
 - 8.1: at most one non-follow-up email per contact per day;
 - 8.2: at most `max_emails_per_period` non-follow-up emails in any
   `period_days` consecutive days;
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from email_scheduler.calendar import Days, Ints
+from email_scheduler.calendar import MISSING, Days, Ints
 from email_scheduler.config import Settings
 from email_scheduler.contacts import Contacts
 from email_scheduler.plan import Plan, Vocabulary
@@ -38,6 +39,7 @@ COMMITTED_STATUSES = ("scheduled", "processing", "sent", "delivered")
 """Statuses of emails the sender owns that count toward limits (SPEC 8.2)."""
 
 FOLLOW_UP_PREFIX = "followup_"
+POST_WINDOW = "post_window"
 
 _DAY_BITS = 22
 _DAY_SHIFT = 1 << (_DAY_BITS - 1)
@@ -65,21 +67,28 @@ def sorting_rank(vocabulary: Vocabulary) -> Ints:
 
 @dataclass(frozen=True)
 class Committed:
-    """Non-follow-up emails the sender already owns: fixed points of the plan."""
+    """Emails the sender already owns: fixed points of the plan."""
 
     contact_id: Ints
     day: Days
     kind: Ints
+    """Non-follow-up emails, which count toward 8.1 and 8.2."""
+    volume: Days
+    """Days of every owned email, follow-ups too, which count in daily volume."""
 
     @staticmethod
     def of(existing: ExistingRows, vocabulary: Vocabulary) -> Committed:
         """Return the existing rows whose status counts toward limits."""
         codes = [vocabulary.code(status) for status in COMMITTED_STATUSES]
-        counted = np.isin(existing.status, codes) & (existing.send > -(2**30))
+        owned = np.isin(existing.status, codes) & (existing.send != MISSING)
+        counted = owned.copy()
         if len(existing):
             counted &= ~follow_up_kinds(vocabulary)[existing.kind]
         return Committed(
-            existing.contact_id[counted], existing.send[counted], existing.kind[counted]
+            existing.contact_id[counted],
+            existing.send[counted],
+            existing.kind[counted],
+            existing.send[owned],
         )
 
 
@@ -132,6 +141,11 @@ class MoveCheck:
             if len(plan)
             else (np.zeros(0, dtype=bool))
         )
+        # A post-window email may go out in no window either (SPEC 6.4).
+        post_window = np.array(
+            [t == POST_WINDOW for t, _ in vocabulary.kinds] or [False], dtype=bool
+        )
+        self.guarded = plan.respects_windows | post_window[plan.kind]
         counted = ~plan.skipped & ~self.follow_up
         self.occupancy = Occupancy(
             np.concatenate([plan.contact_id[counted], committed.contact_id]),
@@ -144,7 +158,7 @@ class MoveCheck:
         found = self.rules.exclusions(
             self.contacts.state, self.dates, plan.contact[rows], target
         )
-        ok &= ~(plan.respects_windows[rows] & found.hit)
+        ok &= ~(self.guarded[rows] & found.hit)
         counted = ~self.follow_up[rows]
         contact_id, current = plan.contact_id[rows], plan.send[rows]
         same_day = self.occupancy.count(contact_id, target, target)

@@ -1,4 +1,9 @@
-"""Withholding emails from contacts who failed underwriting."""
+"""Withholding emails from contacts who failed underwriting.
+
+Two settings withhold them: the org's `exclude_failed_underwriting_global`
+(every email but AEP, in its fixed-date or campaign form) and a campaign
+type's `skip_failed_underwriting` (that campaign's emails only).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from email_scheduler.plan import Plan, Vocabulary
 
 FAILED_UNDERWRITING = "failed underwriting"
 
-EXEMPT_TYPES = frozenset({"aep"})
+EXEMPT_TYPES = frozenset({"aep", "campaign_aep"})
 """AEP reaches every contact: enrollment is open to all of them."""
 
 
@@ -24,3 +29,20 @@ def apply_global_underwriting(
     withheld &= ~plan.skipped
     reason = np.where(withheld, vocabulary.code(FAILED_UNDERWRITING), plan.reason)
     return plan.with_(skipped=plan.skipped | withheld, reason=reason)
+
+
+def skip_failed_underwriting(
+    part: Plan, contacts: Contacts, vocabulary: Vocabulary
+) -> Plan:
+    """Return a campaign's candidates with failed-underwriting contacts skipped.
+
+    The email never goes out, so it stops respecting windows: a window can
+    neither withhold it nor earn a post-window email for it.
+    """
+    withheld = contacts.failed_underwriting[part.contact] & ~part.skipped
+    reason = np.where(withheld, vocabulary.code(FAILED_UNDERWRITING), part.reason)
+    return part.with_(
+        skipped=part.skipped | withheld,
+        reason=reason,
+        respects_windows=part.respects_windows & ~withheld,
+    )

@@ -5,7 +5,9 @@ missing (tables, columns, indexes) and never rewrites data it does not
 own: the contacts table is only ever read. The one structural change is to
 `email_schedules`: a legacy unique constraint on (contact, type, date)
 forbids two campaign instances of one type on one day, so it is replaced by
-a unique index on the identity of an email.
+a unique index on the identity of an email. The campaign tables are created
+or completed like the others: databases made before a column existed get it
+with its default.
 """
 
 from __future__ import annotations
@@ -98,11 +100,68 @@ DATA_QUALITY_COLUMNS = {
     "detail": "TEXT",
 }
 
+CAMPAIGN_TYPE_COLUMNS = {
+    "name": "TEXT PRIMARY KEY",
+    "respect_exclusion_windows": "INTEGER NOT NULL DEFAULT 1",
+    "enable_followups": "INTEGER NOT NULL DEFAULT 1",
+    "days_before_event": "INTEGER NOT NULL DEFAULT 0",
+    "target_all_contacts": "INTEGER NOT NULL DEFAULT 0",
+    "priority": "INTEGER NOT NULL DEFAULT 50",
+    "active": "INTEGER NOT NULL DEFAULT 1",
+    "spread_evenly": "INTEGER NOT NULL DEFAULT 0",
+    "skip_failed_underwriting": "INTEGER NOT NULL DEFAULT 0",
+    "created_at": "TEXT",
+    "updated_at": "TEXT",
+}
+
+CAMPAIGN_INSTANCE_COLUMNS = {
+    "id": "INTEGER PRIMARY KEY AUTOINCREMENT",
+    "campaign_type": "TEXT NOT NULL",
+    "instance_name": "TEXT NOT NULL",
+    "email_template": "TEXT",
+    "sms_template": "TEXT",
+    "active_start_date": "TEXT",
+    "active_end_date": "TEXT",
+    "spread_start_date": "TEXT",
+    "spread_end_date": "TEXT",
+    "target_states": "TEXT",
+    "target_carriers": "TEXT",
+    "metadata": "TEXT",
+    "created_at": "TEXT",
+    "updated_at": "TEXT",
+}
+
+CONTACT_CAMPAIGN_COLUMNS = {
+    "id": "INTEGER PRIMARY KEY AUTOINCREMENT",
+    "contact_id": "INTEGER NOT NULL",
+    "campaign_instance_id": "INTEGER NOT NULL",
+    "trigger_date": "TEXT",
+    "status": "TEXT NOT NULL DEFAULT 'pending'",
+    "metadata": "TEXT",
+    "created_at": "TEXT",
+    "updated_at": "TEXT",
+}
+
+CAMPAIGN_CHANGE_LOG_COLUMNS = {
+    "id": "INTEGER PRIMARY KEY AUTOINCREMENT",
+    "campaign_type": "TEXT",
+    "campaign_instance_id": "INTEGER",
+    "field_changed": "TEXT NOT NULL",
+    "old_value": "TEXT",
+    "new_value": "TEXT",
+    "changed_at": "TEXT NOT NULL",
+    "changed_by": "TEXT",
+}
+
 OWNED_TABLES = {
     "email_schedules": EMAIL_SCHEDULES_COLUMNS,
     "scheduler_checkpoints": CHECKPOINT_COLUMNS,
     "config_versions": CONFIG_VERSION_COLUMNS,
     "contact_data_quality": DATA_QUALITY_COLUMNS,
+    "campaign_types": CAMPAIGN_TYPE_COLUMNS,
+    "campaign_instances": CAMPAIGN_INSTANCE_COLUMNS,
+    "contact_campaigns": CONTACT_CAMPAIGN_COLUMNS,
+    "campaign_change_log": CAMPAIGN_CHANGE_LOG_COLUMNS,
 }
 
 IDENTITY_INDEX = "idx_email_schedules_identity"
@@ -115,12 +174,27 @@ INDEXES = {
     "idx_email_schedules_status_date": "email_schedules(status, scheduled_send_date)",
     "idx_email_schedules_run": "email_schedules(scheduler_run_id)",
     "idx_contact_data_quality_contact": "contact_data_quality(contact_id)",
+    "idx_contact_campaigns_instance": "contact_campaigns(campaign_instance_id, status)",
+    "idx_campaign_change_log_instance": "campaign_change_log(campaign_instance_id)",
 }
+
+UNIQUE_INDEXES = {
+    "idx_campaign_instances_name": "campaign_instances(campaign_type, instance_name)",
+    "idx_contact_campaigns_enrollment": (
+        "contact_campaigns(contact_id, campaign_instance_id, trigger_date)"
+    ),
+}
+"""Unique keys of the campaign tables; enrolling relies on the second one."""
 
 
 def _create(name: str, columns: dict[str, str]) -> str:
     body = ",\n    ".join(f"{column} {kind}" for column, kind in columns.items())
     return f"CREATE TABLE IF NOT EXISTS {name} (\n    {body}\n)"
+
+
+def create_statement(table: str) -> str:
+    """Return the CREATE TABLE statement of a table the scheduler owns."""
+    return _create(table, OWNED_TABLES[table])
 
 
 def table_columns(conn: sqlite3.Connection, table: str) -> list[str]:
@@ -238,6 +312,17 @@ def _ensure_identity_index(conn: sqlite3.Connection) -> None:
         )
 
 
+def _ensure_unique_indexes(conn: sqlite3.Connection) -> None:
+    for name, target in UNIQUE_INDEXES.items():
+        try:
+            conn.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {name} ON {target}")
+        except sqlite3.IntegrityError:
+            # Rows written before the product managed campaigns repeat a key;
+            # a plain index keeps lookups fast and nothing is deleted.
+            log.warning("%s holds duplicate keys; index %s not unique", target, name)
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {name}_lookup ON {target}")
+
+
 def migrate(conn: sqlite3.Connection) -> None:
     """Create or complete every table and index the scheduler owns."""
     with transaction(conn):
@@ -246,6 +331,7 @@ def migrate(conn: sqlite3.Connection) -> None:
             _add_missing_columns(conn, table, columns)
         _replace_legacy_uniques(conn)
         _ensure_identity_index(conn)
+        _ensure_unique_indexes(conn)
         for name, target in INDEXES.items():
             conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {target}")
 
@@ -268,4 +354,6 @@ def needs_migration(conn: sqlite3.Connection) -> bool:
         row[0]
         for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
     }
+    if not all(name in names or f"{name}_lookup" in names for name in UNIQUE_INDEXES):
+        return True
     return IDENTITY_INDEX not in names or not set(INDEXES) <= names

@@ -5,8 +5,9 @@ The diff compares the plan with the existing rows by identity:
 - a planned email without a row: insert;
 - a row whose content is the same: leave it alone (it keeps its run id);
 - a row whose content changed: update it in place;
-- a pending or skipped row, dated today or later, of a type the run plans,
-  whose contact was read and whose identity the plan no longer holds: delete.
+- a pending or skipped row, dated today or later, of a kind the run owns
+  (see `owns`), whose contact was read and whose identity the plan no
+  longer holds: delete.
 
 Rows dated before today are history, except overdue pre-scheduled rows whose
 identity the plan still holds (catch-ups): those are moved. Every statement
@@ -18,7 +19,7 @@ then one set-based statement per kind of change applies them.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,9 +78,13 @@ def diff(
     today: int,
     send_time: str,
     contact_ids: Ints,
-    planned_types: Collection[str],
+    owns: Callable[[str, int], bool],
 ) -> Changes:
-    """Return the inserts, updates and deletes that turn the table into the plan."""
+    """Return the inserts, updates and deletes that turn the table into the plan.
+
+    `owns(email_type, campaign_instance_id)` says whether the run plans every
+    email of that kind, so that a row of the kind the plan lacks is stale.
+    """
     matched = plan.row >= 0
     rows = plan.row[matched]
     part = plan.take(matched)
@@ -101,7 +106,7 @@ def diff(
         inserts=plan.take(~matched),
         updates=part.take(~same),
         deletes=existing.row_id[
-            _stale(existing, vocabulary, rows, today, contact_ids, planned_types)
+            _stale(existing, vocabulary, rows, today, contact_ids, owns)
         ],
         unchanged=int(same.sum()),
     )
@@ -113,12 +118,10 @@ def _stale(
     matched_rows: Ints,
     today: int,
     contact_ids: Ints,
-    planned_types: Collection[str],
+    owns: Callable[[str, int], bool],
 ) -> npt.NDArray[np.bool_]:
     """Return the rows the plan no longer holds and the scheduler may delete."""
-    owned_kind = np.array(
-        [email_type in planned_types for email_type, _ in vocabulary.kinds], dtype=bool
-    )
+    owned_kind = np.array([owns(*kind) for kind in vocabulary.kinds], dtype=bool)
     managed = np.isin(
         existing.status, [vocabulary.code(PRE_SCHEDULED), vocabulary.code(SKIPPED)]
     )
