@@ -149,11 +149,21 @@ def table_rows(path: Path, table: str) -> list[tuple[Any, ...]]:
 
 
 def duplicate_identities(path: Path) -> list[tuple[Any, ...]]:
-    """Return identities held by more than one email_schedules row."""
+    """Return identities held by more than one email_schedules row.
+
+    A follow-up's identity is its parent (metadata `parent_id`), not its
+    type and event date.
+    """
+    follow_up = "email_type LIKE 'followup%'"
     return query(
         path,
-        f"SELECT {IDENTITY}, count(*) FROM email_schedules "
+        f"SELECT {IDENTITY}, count(*) FROM email_schedules WHERE NOT {follow_up} "
         f"GROUP BY {IDENTITY} HAVING count(*) > 1",
+    ) + query(
+        path,
+        "SELECT contact_id, json_extract(metadata, '$.parent_id'), count(*) "
+        f"FROM email_schedules WHERE {follow_up} "
+        "GROUP BY 1, 2 HAVING count(*) > 1",
     )
 
 

@@ -95,6 +95,8 @@ def existing_rows(rows: list[Row], vocabulary: Vocabulary) -> ExistingRows:
         email_template=ints([vocabulary.code(r.email_type) for r in rows]),
         sms_template=ints([0] * n),
         metadata=ints([0] * n),
+        parent=ints([-1] * n),
+        sent_at=ints([-1] * n),
     )
 
 

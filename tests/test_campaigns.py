@@ -151,6 +151,8 @@ def no_rows(vocabulary: Vocabulary, rows: Sequence[Email] = ()) -> ExistingRows:
         email_template=ints([0] * n),
         sms_template=ints([0] * n),
         metadata=ints([0] * n),
+        parent=ints([-1] * n),
+        sent_at=ints([-1] * n),
     )
 
 

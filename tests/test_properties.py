@@ -94,6 +94,8 @@ def as_rows(plan: Plan, vocabulary: Vocabulary) -> ExistingRows:
         email_template=plan.email_template,
         sms_template=plan.sms_template,
         metadata=plan.metadata,
+        parent=np.full(len(plan), -1, dtype=np.int64),
+        sent_at=np.full(len(plan), -1, dtype=np.int64),
     )
 
 

@@ -70,6 +70,17 @@ class Figures(list[Day]):
     balancing: list[dict[str, int]]
     next_aep: list[int]
     """Per day: rows inserted for the AEP of next year (new occurrences)."""
+    new_follow_ups: list[int]
+    """Per day: follow-ups inserted for emails sent since the last run."""
+
+
+def follow_ups_inserted(before: Rows, after: Rows) -> int:
+    """Return how many inserted rows are follow-ups."""
+    return sum(
+        1
+        for row_id in compare(before, after).inserted
+        if after[row_id]["email_type"].startswith("followup_")
+    )
 
 
 def next_aep_inserted(today: dt.date, before: Rows, after: Rows) -> int:
@@ -91,6 +102,7 @@ def days(tmp_path_factory: pytest.TempPathFactory) -> Figures:
     record = Figures()
     record.balancing = []
     record.next_aep = []
+    record.new_follow_ups = []
     for offset in range(DAYS):
         today = FIRST_DAY + offset * ONE_DAY
         before = schedules(path)
@@ -111,6 +123,7 @@ def days(tmp_path_factory: pytest.TempPathFactory) -> Figures:
         record.append(day)
         record.balancing.append(report.balancing)
         record.next_aep.append(next_aep_inserted(today, before, after))
+        record.new_follow_ups.append(follow_ups_inserted(before, after))
     return record
 
 
@@ -124,16 +137,19 @@ class TestSixtyDays:
         assert all(b["daily_cap"] == first["daily_cap"] for b in days.balancing)
 
     def test_churn_stays_small(self, days: Figures) -> None:
-        """Rows written per day, apart from next year's AEP emails coming in.
+        """Rows written per day, apart from new emails coming in.
 
         Once AEP opens (Oct 15) the next AEP is next year's, so the run of
-        Oct 16 plans one new email per eligible contact; those are new
-        occurrences, not changes to the plan.
+        Oct 16 plans one new email per eligible contact; and every email
+        sent earns a follow-up. Those are new emails, not changes to the
+        plan. A follow-up whose type changes is an update, and counts.
         """
         print("\nday         plan  inserted updated deleted  churn  next AEP  sent")
-        churn = [
-            day.touched - new for day, new in zip(days, days.next_aep, strict=True)
+        new_emails = [
+            aep + follow_ups
+            for aep, follow_ups in zip(days.next_aep, days.new_follow_ups, strict=True)
         ]
+        churn = [day.touched - new for day, new in zip(days, new_emails, strict=True)]
         for day, changed, new in zip(days, churn, days.next_aep, strict=True):
             print(
                 f"{day.today}  {day.plan:5d}  {day.inserted:8d} {day.updated:7d} "
@@ -149,6 +165,13 @@ class TestSixtyDays:
         assert days[0].inserted == days[0].plan
         assert max(shares) <= 0.02
         assert statistics.mean(shares) <= 0.01
+
+    def test_sent_emails_earn_follow_ups(self, days: Figures) -> None:
+        """The day after the AEP emails go out, their follow-ups come in."""
+        by_day = dict(zip([d.today for d in days], days.new_follow_ups, strict=True))
+        aep_sent = days[[d.today for d in days].index(dt.date(2026, 9, 15))].sent
+        assert by_day[dt.date(2026, 9, 16)] >= 0.9 * aep_sent
+        assert sum(1 for n in days.new_follow_ups[1:] if n) >= DAYS // 2
 
     def test_next_aep_comes_in_once(self, days: Figures) -> None:
         by_day = {day.today: n for day, n in zip(days, days.next_aep, strict=True)}

@@ -28,6 +28,14 @@ from email_scheduler.errors import ConfigError
 from email_scheduler.geography import state_index
 
 ANNIVERSARY_TYPES = ("birthday", "effective_date", "aep", "post_window")
+FOLLOW_UP_TYPES = (
+    "followup_1_cold",
+    "followup_2_clicked_no_hq",
+    "followup_3_hq_no_yes",
+    "followup_4_hq_with_yes",
+)
+"""Follow-up types, from no engagement to health questions answered with
+medical conditions (SPEC 9)."""
 
 
 class _Section(BaseModel):
@@ -159,7 +167,9 @@ class Templates(_Section):
 
 
 def _default_templates() -> dict[str, Templates]:
-    return {name: Templates(email=name) for name in ANNIVERSARY_TYPES}
+    return {
+        name: Templates(email=name) for name in (*ANNIVERSARY_TYPES, *FOLLOW_UP_TYPES)
+    }
 
 
 class Backup(_Section):

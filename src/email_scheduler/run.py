@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from email_scheduler.calendar import to_days
-from email_scheduler.config import ANNIVERSARY_TYPES, Settings
+from email_scheduler.config import ANNIVERSARY_TYPES, FOLLOW_UP_TYPES, Settings
 from email_scheduler.constraints.balancing import (
     Limits,
     enforce_daily_cap,
@@ -49,6 +49,7 @@ from email_scheduler.planners.campaigns import (
     owned_rows,
 )
 from email_scheduler.planners.candidates import resolve
+from email_scheduler.planners.followups import SECONDS_PER_DAY, FollowUpPlanner
 from email_scheduler.planners.post_window import post_window_candidates
 from email_scheduler.rules import BirthColumns, RuleBook
 from email_scheduler.store import audit, reader, schema, writer
@@ -59,11 +60,15 @@ from email_scheduler.store.database import (
     connect_columnar,
     with_retries,
 )
+from email_scheduler.store.engagement import Engagement, read_engagement
 from email_scheduler.store.reader import ExistingRows
 
 log = logging.getLogger("email_scheduler")
 
 ORG_TIME_ZONE = ZoneInfo("America/Chicago")
+
+OWNED_TYPES = frozenset((*ANNIVERSARY_TYPES, *FOLLOW_UP_TYPES))
+"""Email types whose every row the run plans: a pending row it lacks is stale."""
 
 TALLY_KEYS = (
     "moved_by_smoothing",
@@ -131,6 +136,7 @@ class Inputs:
     existing: ExistingRows
     vocabulary: Vocabulary
     campaigns: Campaigns = field(default_factory=Campaigns)
+    engagement: Engagement = field(default_factory=Engagement.empty)
 
 
 @dataclass(frozen=True)
@@ -213,7 +219,11 @@ def balance(context: Context, plan: Plan, tally: Counter[str]) -> Plan:
 
 
 def plan_emails(context: Context) -> Plan:
-    """Return the planners' emails, with windows and underwriting applied."""
+    """Return the planners' emails, with windows and underwriting applied.
+
+    Follow-ups come last: a window that withholds one earns no post-window
+    email.
+    """
     inputs, settings, today = context.inputs, context.settings, context.today
     contacts, vocabulary = inputs.contacts, inputs.vocabulary
     dates, rules = context.dates, context.rules
@@ -236,6 +246,18 @@ def plan_emails(context: Context) -> Plan:
         extra = resolved(extra)
         lookahead = settings.load_balancing.cap_lookahead_days
         plan = Plan.concat([plan, extra.with_(latest=extra.send + lookahead)])
+    follow_ups = FollowUpPlanner(
+        inputs.existing,
+        contacts,
+        context.eligible,
+        inputs.campaigns,
+        inputs.engagement,
+        settings,
+        vocabulary,
+        today,
+    ).plan()
+    follow_ups = apply_windows(follow_ups, contacts.state, dates, rules, vocabulary)
+    plan = Plan.concat([plan, follow_ups])
     if settings.organization.exclude_failed_underwriting_global:
         plan = apply_global_underwriting(plan, contacts, vocabulary)
     return plan
@@ -337,7 +359,13 @@ def _run_locked(
             )
             existing = reader.read_schedules(columnar, sqlite, vocabulary)
             campaigns = read_campaigns(columnar, sqlite)
-            inputs = Inputs(contacts, quality, existing, vocabulary, campaigns)
+            lookback = settings.timing.followup_lookback_days
+            engagement = read_engagement(
+                columnar, sqlite, (day - lookback) * SECONDS_PER_DAY
+            )
+            inputs = Inputs(
+                contacts, quality, existing, vocabulary, campaigns, engagement
+            )
         tally: Counter[str] = Counter()
         with phase("plan"):
             context = Context.of(inputs, settings, day)
@@ -354,6 +382,10 @@ def _run_locked(
         }
         if bad_ids:
             report.data_quality["invalid_id"] = bad_ids
+        if engagement.invalid_metadata:
+            report.data_quality["invalid_event_metadata"] = engagement.invalid_metadata
+        if engagement.invalid_time:
+            report.data_quality["invalid_event_time"] = engagement.invalid_time
         with phase("write"):
             _write(path, columnar, report, inputs, plan, settings, day)
     except BaseException as exc:
@@ -384,7 +416,7 @@ def _write(
         today=today,
         send_time=send_time,
         contact_ids=inputs.contacts.id,
-        owns=lambda t, i: t in ANNIVERSARY_TYPES or owned_campaign(t, i),
+        owns=lambda t, i: t in OWNED_TYPES or owned_campaign(t, i),
     )
     checksum = audit.ScheduleChecksum(inputs.vocabulary)
     before = checksum.existing(inputs.existing)

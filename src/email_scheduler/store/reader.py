@@ -34,7 +34,8 @@ CONTACT_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _fetch(conn: object, sql: str, schema: pa.Schema) -> pa.Table:
+def fetch(conn: object, sql: str, schema: pa.Schema) -> pa.Table:
+    """Return the result of `sql` as an Arrow table of `schema`."""
     with conn.cursor() as cursor:  # type: ignore[attr-defined]
         cursor.execute(sql)
         table = cursor.fetch_arrow_table()
@@ -67,7 +68,7 @@ def read_contacts(conn: object, sqlite: sqlite3.Connection) -> tuple[pa.Table, i
     schema = pa.schema(
         [("id", pa.int64())] + [(field, pa.string()) for field in CONTACT_FIELDS]
     )
-    table = _fetch(conn, contacts_query(columns), schema)
+    table = fetch(conn, contacts_query(columns), schema)
     (bad_ids,) = sqlite.execute(
         "SELECT count(*) FROM contacts WHERE typeof(id) != 'integer'"
     ).fetchone()
@@ -92,6 +93,11 @@ class ExistingRows:
     email_template: Ints
     sms_template: Ints
     metadata: Ints
+    parent: Ints
+    """For a follow-up, the row id of its parent (metadata `parent_id`), else -1."""
+    sent_at: Ints
+    """For a sent or delivered row, when it went out (seconds since the epoch,
+    from `actual_send_datetime`, else the start of its send date), else -1."""
 
     def __len__(self) -> int:
         return len(self.row_id)
@@ -105,34 +111,92 @@ class ExistingRows:
 
 _DAY = "substr(scheduled_send_date, 1, 10)"
 
-_SCHEDULE_COLUMNS = {
-    "id": ("id", pa.int64()),
-    "contact_id": ("CAST(contact_id AS INTEGER)", pa.int64()),
-    "email_type": ("COALESCE(email_type, '')", pa.string()),
+
+def epoch_seconds(column: str) -> str:
+    """Return SQL for a timestamp column as seconds since the epoch, or NULL.
+
+    Text is read as SQLite date-time text (`YYYY-MM-DD[ HH:MM[:SS]]`, a `T`,
+    a `Z` or an offset allowed); numbers are taken as Unix seconds.
+    """
+    return (
+        f"CASE WHEN typeof({column}) IN ('integer', 'real') "
+        f"THEN CAST({column} AS INTEGER) "
+        f"ELSE CAST(strftime('%s', {column}) AS INTEGER) END"
+    )
+
+
+_FOLLOW_UP_PARENT = (
+    "CASE WHEN email_type LIKE 'followup\\_%' ESCAPE '\\' AND json_valid(metadata) "
+    "THEN COALESCE(CAST(json_extract(metadata, '$.parent_id') AS INTEGER), -1) "
+    "ELSE -1 END"
+)
+
+
+def _sent_at(present: set[str]) -> str:
+    """Return SQL for when a sent row went out; older tables lack the actual time."""
+    actual = (
+        epoch_seconds("actual_send_datetime")
+        if "actual_send_datetime" in present
+        else "NULL"
+    )
+    return (
+        "CASE WHEN status IN ('sent', 'delivered') THEN "
+        f"COALESCE({actual}, CAST(strftime('%s', {_DAY}) AS INTEGER), -1) "
+        "ELSE -1 END"
+    )
+
+
+# Each column read: its SQL, its Arrow type, and the columns it needs (a
+# column whose sources are absent reads as its empty value).
+_SCHEDULE_COLUMNS: dict[str, tuple[str, pa.DataType, tuple[str, ...]]] = {
+    "id": ("id", pa.int64(), ("id",)),
+    "contact_id": ("CAST(contact_id AS INTEGER)", pa.int64(), ("contact_id",)),
+    "email_type": ("COALESCE(email_type, '')", pa.string(), ("email_type",)),
     "campaign_instance_id": (
         "COALESCE(CAST(campaign_instance_id AS INTEGER), 0)",
         pa.int64(),
+        ("campaign_instance_id",),
     ),
-    "event_year": ("COALESCE(CAST(event_year AS INTEGER), -1)", pa.int64()),
-    "event_month": ("COALESCE(CAST(event_month AS INTEGER), -1)", pa.int64()),
-    "event_day": ("COALESCE(CAST(event_day AS INTEGER), -1)", pa.int64()),
+    "event_year": (
+        "COALESCE(CAST(event_year AS INTEGER), -1)",
+        pa.int64(),
+        ("event_year",),
+    ),
+    "event_month": (
+        "COALESCE(CAST(event_month AS INTEGER), -1)",
+        pa.int64(),
+        ("event_month",),
+    ),
+    "event_day": (
+        "COALESCE(CAST(event_day AS INTEGER), -1)",
+        pa.int64(),
+        ("event_day",),
+    ),
     # SQLite parses the dates; julianday() rolls an impossible day (Feb 30) over,
     # so a value that does not round-trip is not a date and reads as missing.
     "scheduled_send_date": (
         f"CASE WHEN date(julianday({_DAY})) = {_DAY} "
         f"THEN CAST(julianday({_DAY}) - 2440587.5 AS INTEGER) ELSE {MISSING} END",
         pa.int64(),
+        ("scheduled_send_date",),
     ),
     "scheduled_send_time": (
         "COALESCE(CAST(scheduled_send_time AS TEXT), '')",
         pa.string(),
+        ("scheduled_send_time",),
     ),
-    "status": ("COALESCE(status, '')", pa.string()),
-    "skip_reason": ("COALESCE(skip_reason, '')", pa.string()),
-    "priority": ("COALESCE(CAST(priority AS INTEGER), -1)", pa.int64()),
-    "email_template": ("COALESCE(email_template, '')", pa.string()),
-    "sms_template": ("COALESCE(sms_template, '')", pa.string()),
-    "metadata": ("COALESCE(metadata, '')", pa.string()),
+    "status": ("COALESCE(status, '')", pa.string(), ("status",)),
+    "skip_reason": ("COALESCE(skip_reason, '')", pa.string(), ("skip_reason",)),
+    "priority": ("COALESCE(CAST(priority AS INTEGER), -1)", pa.int64(), ("priority",)),
+    "email_template": (
+        "COALESCE(email_template, '')",
+        pa.string(),
+        ("email_template",),
+    ),
+    "sms_template": ("COALESCE(sms_template, '')", pa.string(), ("sms_template",)),
+    "metadata": ("COALESCE(metadata, '')", pa.string(), ("metadata",)),
+    "parent": (_FOLLOW_UP_PARENT, pa.int64(), ("email_type", "metadata")),
+    "sent_at": ("", pa.int64(), ("status", "scheduled_send_date")),
 }
 
 
@@ -140,8 +204,10 @@ def schedules_query(columns: list[str]) -> str:
     """Return the SELECT that reads email_schedules; absent columns read as empty."""
     present = set(columns)
     selected = []
-    for name, (expression, kind) in _SCHEDULE_COLUMNS.items():
-        if name not in present:
+    for name, (expression, kind, sources) in _SCHEDULE_COLUMNS.items():
+        if name == "sent_at":
+            expression = _sent_at(present)
+        if not present.issuperset(sources):
             expression = "-1" if kind == pa.int64() else "''"
             if name == "campaign_instance_id":
                 expression = "0"
@@ -170,9 +236,11 @@ def read_schedules(
 ) -> ExistingRows:
     """Return every row of email_schedules as integer columns."""
     columns = table_columns(sqlite, "email_schedules")
-    schema = pa.schema([(name, kind) for name, (_, kind) in _SCHEDULE_COLUMNS.items()])
+    schema = pa.schema(
+        [(name, kind) for name, (_, kind, _) in _SCHEDULE_COLUMNS.items()]
+    )
     if columns:
-        table = _fetch(conn, schedules_query(columns), schema)
+        table = fetch(conn, schedules_query(columns), schema)
     else:
         table = schema.empty_table()
 
@@ -196,4 +264,6 @@ def read_schedules(
         email_template=vocabulary.codes(table.column("email_template")),
         sms_template=vocabulary.codes(table.column("sms_template")),
         metadata=vocabulary.codes(table.column("metadata")),
+        parent=ints("parent"),
+        sent_at=ints("sent_at"),
     )

@@ -164,6 +164,26 @@ OWNED_TABLES = {
     "campaign_change_log": CAMPAIGN_CHANGE_LOG_COLUMNS,
 }
 
+ENGAGEMENT_TABLES = {
+    "tracking_clicks": {
+        "id": "INTEGER PRIMARY KEY",
+        "contact_id": "INTEGER NOT NULL",
+        "email_schedule_id": "INTEGER",
+        "url": "TEXT",
+        "clicked_at": "TEXT NOT NULL",
+    },
+    "contact_events": {
+        "id": "INTEGER PRIMARY KEY",
+        "contact_id": "INTEGER NOT NULL",
+        "event_type": "TEXT NOT NULL",
+        "metadata": "TEXT",
+        "created_at": "TEXT NOT NULL",
+    },
+}
+"""Tables the tracking system writes and follow-ups read. They are created
+when missing, so that a new database is complete, and never altered: an
+older shape is read as it is."""
+
 IDENTITY_INDEX = "idx_email_schedules_identity"
 IDENTITY_COLUMNS = (
     "contact_id, email_type, IFNULL(campaign_instance_id, 0), "
@@ -329,6 +349,8 @@ def migrate(conn: sqlite3.Connection) -> None:
         for table, columns in OWNED_TABLES.items():
             conn.execute(_create(table, columns))
             _add_missing_columns(conn, table, columns)
+        for table, columns in ENGAGEMENT_TABLES.items():
+            conn.execute(_create(table, columns))
         _replace_legacy_uniques(conn)
         _ensure_identity_index(conn)
         _ensure_unique_indexes(conn)
@@ -348,6 +370,8 @@ def needs_migration(conn: sqlite3.Connection) -> bool:
     for table, columns in OWNED_TABLES.items():
         if set(columns) - set(table_columns(conn, table)):
             return True
+    if not all(table_columns(conn, table) for table in ENGAGEMENT_TABLES):
+        return True
     if _foreign_unique_indexes(conn):
         return True
     names = {

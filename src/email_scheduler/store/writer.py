@@ -4,15 +4,17 @@ The diff compares the plan with the existing rows by identity:
 
 - a planned email without a row: insert;
 - a row whose content is the same: leave it alone (it keeps its run id);
-- a row whose content changed: update it in place;
+- a row whose content changed: update it in place (a follow-up's type is
+  content, since its identity is its parent);
 - a pending or skipped row, dated today or later, of a kind the run owns
   (see `owns`), whose contact was read and whose identity the plan no
   longer holds: delete.
 
 Rows dated before today are history, except overdue pre-scheduled rows whose
-identity the plan still holds (catch-ups): those are moved. Every statement
-is guarded by the status, so a row the sending system marked `sent` between
-our read and our write is never changed; such rows are counted as conflicts.
+identity the plan still holds (catch-ups and follow-ups): those are moved.
+Every statement is guarded by the status, so a row the sending system marked
+`sent` between our read and our write is never changed; such rows are
+counted as conflicts.
 The changed rows travel to SQLite as Arrow tables through ADBC bulk ingest,
 then one set-based statement per kind of change applies them.
 """
@@ -33,6 +35,8 @@ from email_scheduler.store.reader import ExistingRows
 _GUARD = f"status IN ('{PRE_SCHEDULED}', '{SKIPPED}')"
 
 _CONTENT = (
+    "email_type",
+    "campaign_instance_id",
     "scheduled_send_date",
     "scheduled_send_time",
     "status",
@@ -92,7 +96,8 @@ def diff(
         part.skipped, vocabulary.code(SKIPPED), vocabulary.code(PRE_SCHEDULED)
     )
     same = (
-        (existing.send[rows] == part.send)
+        (existing.kind[rows] == part.kind)
+        & (existing.send[rows] == part.send)
         & (existing.time[rows] == vocabulary.code(send_time))
         & (existing.status[rows] == status)
         & (existing.reason[rows] == part.reason)
@@ -142,7 +147,8 @@ def rows_table(
     part: Plan, vocabulary: Vocabulary, *, send_time: str, run_id: str, now: str
 ) -> pa.Table:
     """Return planned rows as the Arrow table of email_schedules columns."""
-    year, month, day = civil(part.event)
+    dated = part.event != MISSING
+    year, month, day = civil(np.where(dated, part.event, 0))
     n = len(part)
     kinds = vocabulary.kinds
     type_of = np.array([vocabulary.code(t) for t, _ in kinds], dtype=np.int64)
@@ -165,9 +171,9 @@ def rows_table(
             "email_template": vocabulary.text(part.email_template),
             "sms_template": vocabulary.text(part.sms_template),
             "metadata": vocabulary.text(part.metadata),
-            "event_year": pa.array(year),
-            "event_month": pa.array(month),
-            "event_day": pa.array(day),
+            "event_year": pa.array(year, mask=~dated),
+            "event_month": pa.array(month, mask=~dated),
+            "event_day": pa.array(day, mask=~dated),
             "scheduler_run_id": pa.array([run_id] * n, type=pa.string()),
             "now": pa.array([now] * n, type=pa.string()),
         }
@@ -230,15 +236,7 @@ def write(
             changes.inserts, vocabulary, send_time=send_time, run_id=run_id, now=now
         ).sort_by([("contact_id", "ascending"), ("scheduled_send_date", "ascending")])
         _ingest(cursor, "new_rows", table)
-        columns = ", ".join(
-            [
-                "contact_id",
-                "email_type",
-                "campaign_instance_id",
-                *_CONTENT,
-                "scheduler_run_id",
-            ]
-        )
+        columns = ", ".join(["contact_id", *_CONTENT, "scheduler_run_id"])
         run(
             f"INSERT INTO email_schedules ({columns}, created_at, updated_at) "
             f"SELECT {columns}, now, now FROM temp.new_rows"
