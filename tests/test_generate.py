@@ -12,6 +12,7 @@ import pytest
 import zipcodes
 
 from email_scheduler.generate import generate_org
+from helpers import copy_org, run_json
 
 CONTACTS = 2_000
 
@@ -224,3 +225,69 @@ class TestContactFields:
 
     def test_phone_share(self, org: sqlite3.Connection) -> None:
         assert 0.5 < share(org, "phone_number IS NOT NULL") < 0.7
+
+
+UNTIL = date(2026, 12, 3)
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An org database with the sent history of the 60 days before UNTIL."""
+    path = tmp_path_factory.mktemp("history") / "org.db"
+    generate_org(path, CONTACTS, seed=7, history_until=UNTIL)
+    return path
+
+
+class TestSentHistory:
+    def test_birthday_emails_of_the_last_sixty_days_were_sent(
+        self, history: Path
+    ) -> None:
+        with sqlite3.connect(history) as connection:
+            rows = connection.execute(
+                "SELECT min(scheduled_send_date), max(scheduled_send_date), "
+                "count(*), count(DISTINCT status) FROM email_schedules "
+                "WHERE email_type = 'birthday'"
+            ).fetchone()
+            window_states = connection.execute(
+                "SELECT count(*) FROM email_schedules JOIN contacts "
+                "ON contacts.id = contact_id WHERE contacts.state IN ('CA', 'NY')"
+            ).fetchone()[0]
+        first, last, count, statuses = rows
+        assert first >= "2026-10-04" and last <= "2026-12-02"
+        # About 60/365 of the contacts outside window states.
+        assert 0.08 * CONTACTS < count < 0.2 * CONTACTS
+        assert statuses == 1
+        assert window_states == 0
+
+    def test_engagement_and_follow_ups_were_left_behind(self, history: Path) -> None:
+        with sqlite3.connect(history) as connection:
+            sent = connection.execute(
+                "SELECT count(*) FROM email_schedules WHERE email_type = 'birthday'"
+            ).fetchone()[0]
+            clicks = connection.execute("SELECT count(*) FROM tracking_clicks")
+            answers = connection.execute("SELECT count(*) FROM contact_events")
+            follow_ups = connection.execute(
+                "SELECT count(*) FROM email_schedules WHERE status = 'sent' "
+                "AND email_type = 'followup_1_cold'"
+            )
+            assert 0.15 * sent < clicks.fetchone()[0] < 0.35 * sent
+            assert 0.04 * sent < answers.fetchone()[0] < 0.16 * sent
+            assert 0.6 * sent < follow_ups.fetchone()[0] < 0.9 * sent
+
+    def test_same_seed_same_history(self, tmp_path: Path, history: Path) -> None:
+        again = tmp_path / "again.db"
+        generate_org(again, CONTACTS, seed=7, history_until=UNTIL)
+        assert again.read_bytes() == history.read_bytes()
+
+    def test_a_run_plans_follow_ups_from_it(
+        self, tmp_path: Path, history: Path
+    ) -> None:
+        report = run_json(copy_org(history, tmp_path / "org.db"), UNTIL)
+        follow_ups = {
+            email_type: count
+            for email_type, count in report["planned"].items()
+            if email_type.startswith("followup_")
+        }
+        assert follow_ups.get("followup_1_cold", 0) > 0
+        assert len(follow_ups) >= 2
+        assert report["data_quality"]["invalid_event_metadata"] > 0

@@ -171,16 +171,32 @@ def init_command(database: Path) -> None:
     is_flag=True,
     help="Add a sample rate-increase campaign (5% enrolled) and an AEP campaign.",
 )
+@click.option(
+    "--history-until",
+    metavar="YYYY-MM-DD",
+    help="Add the birthday emails sent in the 60 days before this date, with "
+    "clicks, health-question answers and sent follow-ups.",
+)
 @reports_errors
 def generate_command(
-    database: Path, count: int, seed: int, with_campaigns: bool
+    database: Path,
+    count: int,
+    seed: int,
+    with_campaigns: bool,
+    history_until: str | None,
 ) -> None:
     """Create a sample org DATABASE of the legacy shape with realistic contacts.
 
     Example: email-scheduler generate sample.sqlite3 --contacts 100000 --seed 7
     """
     try:
-        report = generate_org(database, count, seed, campaigns=with_campaigns)
+        report = generate_org(
+            database,
+            count,
+            seed,
+            campaigns=with_campaigns,
+            history_until=_parse_today(history_until) if history_until else None,
+        )
     except FileExistsError:
         raise SchedulerError(f"{database} already exists; choose a new path") from None
     click.echo(

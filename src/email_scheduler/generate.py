@@ -11,11 +11,15 @@ a malformed ZIP or email, an unparseable birth date and a missing effective
 date. The shares are the module constants below.
 
 On request the file also holds two sample campaigns: a rate increase with
-about 5% of the contacts enrolled, and the AEP spread over September 2027.
+about 5% of the contacts enrolled, and the AEP spread over September 2027;
+and a sent history: the birthday emails of the 60 days before a date, as a
+sending system leaves them, with link clicks, answers to the health
+questions and most of their follow-ups already sent.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -27,7 +31,8 @@ import numpy as np
 import numpy.typing as npt
 import zipcodes
 
-from email_scheduler.store.schema import create_statement
+from email_scheduler.config import DEFAULT_STATE_RULES
+from email_scheduler.store.schema import ENGAGEMENT_TABLES, create_statement
 
 __all__ = ["GenerateReport", "generate_org"]
 
@@ -161,6 +166,7 @@ def generate_org(
     *,
     legacy: bool = True,
     campaigns: bool = False,
+    history_until: dt.date | None = None,
 ) -> GenerateReport:
     """Write a new org database with `contacts` sample contacts at `path`.
 
@@ -168,6 +174,7 @@ def generate_org(
     `current_carrier` and no `failed_underwriting`. Otherwise it names the
     column `carrier` and adds `failed_underwriting` (about 5% set). With
     `campaigns`, the sample campaigns are added; the contacts are the same.
+    With `history_until`, the sent history of the days before it is added.
 
     Raises `FileExistsError` if `path` exists, rather than mixing new rows
     into someone's database. A failed generation removes the partial file.
@@ -183,6 +190,8 @@ def generate_org(
         _write_database(path, contacts, seed, legacy)
         if campaigns:
             _write_campaigns(path, contacts, seed)
+        if history_until is not None:
+            _write_history(path, history_until, seed)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -283,6 +292,106 @@ def _write_campaigns(path: Path, contacts: int, seed: int) -> None:
                     enrolled.tolist(), months.tolist(), strict=True
                 )
             ),
+        )
+        connection.execute("COMMIT")
+    finally:
+        connection.close()
+
+
+HISTORY_DAYS = 60
+CLICK_PERCENT = 25
+ANSWER_PERCENT = 10
+MALFORMED_ANSWER_PERCENT = 5
+"""Of the answers: metadata cut short, as a buggy form handler leaves it."""
+FOLLOW_UP_SENT_PERCENT = 80
+"""Of the emails sent three or more days before: their follow-up went too."""
+
+
+_MULTIPLIERS = (2654435761, 2246822519, 3266489917, 668265263, 374761393)
+
+
+def _percentile(column: str, seed: int, salt: int) -> str:
+    """Return SQL for a stable pseudo-random number from 0 to 99 per row.
+
+    Each salt has its own multipliers, so that the numbers of one row under
+    different salts do not move together.
+    """
+    first, second = _MULTIPLIERS[salt % 5], _MULTIPLIERS[(salt + 2) % 5]
+    return f"(({column} * {first} + {seed}) % 1000003 * {second} % 100)"
+
+
+def _write_history(path: Path, until: dt.date, seed: int) -> None:
+    """Add the sent birthday emails of the `HISTORY_DAYS` before `until`.
+
+    Only contacts a scheduler would have mailed get one: a valid-looking
+    email, no suppressed status, a state without exclusion rules. Some
+    recipients clicked or answered the health questions within two days;
+    most emails of three days ago or more already had their follow-up
+    (written as an older scheduler did, without a parent id).
+    """
+    window_states = ", ".join(f"'{rule.state}'" for rule in DEFAULT_STATE_RULES)
+    year = until.year
+    click, answer = _percentile("id", seed, 1), _percentile("id", seed, 2)
+    malformed, followed = _percentile("id", seed, 3), _percentile("id", seed, 4)
+    hours = f"'+' || ({_percentile('id', seed, 5)} % 47 + 1) || ' hours'"
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("BEGIN")
+        for table, columns in ENGAGEMENT_TABLES.items():
+            body = ", ".join(f"{name} {kind}" for name, kind in columns.items())
+            connection.execute(f"CREATE TABLE {table} ({body})")
+        connection.execute(
+            f"""
+            INSERT INTO email_schedules (contact_id, email_type,
+                scheduled_send_date, status, priority, email_template,
+                actual_send_datetime)
+            SELECT id, 'birthday', day, 'sent', 10, 'birthday', day || ' 13:30:00'
+            FROM (
+                SELECT c.id, date(y.year || substr(c.birth_date, 5, 6), '-14 days')
+                    AS day
+                FROM contacts AS c,
+                    (SELECT {year - 1} AS year UNION ALL SELECT {year}
+                     UNION ALL SELECT {year + 1}) AS y
+                WHERE substr(c.birth_date, 6, 5) != '02-29'
+                  AND c.email LIKE '%_@_%.__%'
+                  AND COALESCE(c.status, '') NOT IN ('unsubscribed', 'bounced')
+                  AND COALESCE(c.state, '') NOT IN ({window_states})
+            )
+            WHERE day BETWEEN date(:until, '-{HISTORY_DAYS} days')
+                AND date(:until, '-1 day')
+            ORDER BY id
+            """,
+            {"until": until.isoformat()},
+        )
+        sent = "FROM email_schedules WHERE status = 'sent'"
+        connection.execute(
+            "INSERT INTO tracking_clicks (contact_id, email_schedule_id, url, "
+            "clicked_at) SELECT contact_id, id, 'https://example.com/plans', "
+            f"datetime(actual_send_datetime, {hours}) {sent} "
+            f"AND {click} < {CLICK_PERCENT}"
+        )
+        metadata = (
+            f"CASE WHEN {malformed} < {MALFORMED_ANSWER_PERCENT} "
+            """THEN '{"has_medical_conditions": tru' """
+            "ELSE json_object('has_medical_conditions', "
+            "json(CASE WHEN id % 3 = 0 THEN 'true' ELSE 'false' END), "
+            "'main_questions_yes_count', CASE WHEN id % 3 = 0 THEN 2 ELSE 0 END) END"
+        )
+        connection.execute(
+            "INSERT INTO contact_events (contact_id, event_type, metadata, "
+            f"created_at) SELECT contact_id, 'eligibility_answered', {metadata}, "
+            f"datetime(actual_send_datetime, {hours}, '+30 minutes') {sent} "
+            f"AND {answer} < {ANSWER_PERCENT}"
+        )
+        connection.execute(
+            "INSERT INTO email_schedules (contact_id, email_type, "
+            "scheduled_send_date, status, priority, email_template) "
+            "SELECT contact_id, 'followup_1_cold', date(scheduled_send_date, "
+            "'+2 days'), 'sent', priority, 'followup_1_cold' "
+            f"{sent} AND email_type = 'birthday' "
+            "AND scheduled_send_date <= date(:until, '-3 days') "
+            f"AND {followed} < {FOLLOW_UP_SENT_PERCENT}",
+            {"until": until.isoformat()},
         )
         connection.execute("COMMIT")
     finally:
