@@ -109,6 +109,53 @@ class TestCivilAndDateDays:
         assert np.array_equal(date_days(year, month, mday), days)
 
 
+def by_datetime(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (year, month, day) columns computed one `datetime.date` at a time."""
+    dates = [from_days(int(d)) for d in days]
+    return (
+        np.array([d.year for d in dates], dtype=np.int64),
+        np.array([d.month for d in dates], dtype=np.int64),
+        np.array([d.day for d in dates], dtype=np.int64),
+    )
+
+
+class TestCivil:
+    def test_every_day_of_the_product_range(self) -> None:
+        # Past both ends of 1900-01-01 .. 2300-12-31, and before the epoch.
+        first, last = to_days(D(1899, 12, 1)), to_days(D(2301, 1, 31))
+        days = np.arange(first, last + 1, dtype=np.int64)
+        found = civil(days)
+        for column, expected in zip(found, by_datetime(days), strict=True):
+            assert column.dtype == np.int64
+            assert np.array_equal(column, expected)
+        assert np.array_equal(date_days(*found), days)
+
+    def test_random_days_of_every_year(self) -> None:
+        # Years 1 .. 9999, the whole range of `datetime.date`.
+        rng = np.random.default_rng(20_261_203)
+        days = rng.integers(to_days(D.min), to_days(D.max) + 1, 20_000)
+        found = civil(days)
+        for column, expected in zip(found, by_datetime(days), strict=True):
+            assert np.array_equal(column, expected)
+        assert np.array_equal(date_days(*found), days)
+
+    def test_far_outside_real_dates(self) -> None:
+        # The MISSING marker still splits as numpy's proleptic calendar does.
+        days = ints(MISSING, -(10**9), -1, 10**9, 2**40)
+        stamps = days.astype("M8[D]")
+        months = stamps.astype("M8[M]")
+        year, month, mday = civil(days)
+        assert np.array_equal(year, stamps.astype("M8[Y]").astype(np.int64) + 1970)
+        assert np.array_equal(month, months.astype(np.int64) % 12 + 1)
+        assert np.array_equal(
+            mday, (stamps - months.astype("M8[D]")).astype(np.int64) + 1
+        )
+
+    def test_empty_column(self) -> None:
+        year, month, mday = civil(np.zeros(0, dtype=np.int64))
+        assert len(year) == len(month) == len(mday) == 0
+
+
 class TestAnniversary:
     @pytest.mark.parametrize(
         ("event", "year", "expected"),

@@ -28,6 +28,11 @@ MISSING = np.int64(-(2**40))
 """Marks a missing date in a column of days; sorts before every real date."""
 
 _MONTH_START = np.array([0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334])
+_DAYS_BEFORE_EPOCH = 719_468  # from 0000-03-01 to 1970-01-01
+_DAYS_PER_ERA = 146_097  # 400 Gregorian years
+_MONTH_OF_MARCH_MONTH = np.array(
+    [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 1, 2], dtype=np.int64
+)
 
 
 def to_days(day: dt.date) -> int:
@@ -46,14 +51,32 @@ def is_leap(year: Ints) -> npt.NDArray[np.bool_]:
 
 
 def civil(days: Days) -> tuple[Ints, Ints, Ints]:
-    """Return the (year, month, day) columns of a column of days."""
-    stamps = days.astype("M8[D]")
-    years = stamps.astype("M8[Y]")
-    months = stamps.astype("M8[M]")
-    year = years.astype(np.int64) + 1970
-    month = (months - months.astype("M8[Y]").astype("M8[M]")).astype(np.int64) + 1
-    day = (stamps - months.astype("M8[D]")).astype(np.int64) + 1
-    return year, month, day
+    """Return the (year, month, day) columns of a column of days.
+
+    Integer arithmetic only, several times faster than going through
+    datetime64. Days are counted from 0000-03-01 so that the leap day ends
+    each year; the Gregorian calendar repeats every 400 years (an era of
+    146,097 days). Within an era, dropping a day every 4 years, adding one
+    back every 100 and dropping one every 400 leaves years of exactly 365
+    days, so one division finds the year. Within a March-based year the
+    months run 31-30-31-30-31 twice and then 31-28/29, a pattern that
+    `(5 * day + 2) // 153` counts. Exact far beyond any real date, the
+    `MISSING` marker included.
+    """
+    shifted = np.asarray(days, dtype=np.int64) + _DAYS_BEFORE_EPOCH
+    era = shifted // _DAYS_PER_ERA
+    # Days within an era fit 32 bits, which halves the memory traffic.
+    day_of_era = (shifted - era * _DAYS_PER_ERA).astype(np.int32)
+    year_of_era = (
+        day_of_era - day_of_era // 1460 + day_of_era // 36_524 - day_of_era // 146_096
+    ) // 365
+    day_of_year = day_of_era - (
+        365 * year_of_era + year_of_era // 4 - year_of_era // 100
+    )
+    march_month = (5 * day_of_year + 2) // 153
+    day = day_of_year - (153 * march_month + 2) // 5 + 1
+    year = era * 400 + year_of_era + (march_month >= 10)
+    return year, _MONTH_OF_MARCH_MONTH[march_month], day.astype(np.int64)
 
 
 def date_days(year: Ints, month: Ints, day: Ints) -> Days:

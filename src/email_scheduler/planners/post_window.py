@@ -18,7 +18,7 @@ import numpy as np
 from email_scheduler.calendar import Days, Ints
 from email_scheduler.config import Settings
 from email_scheduler.contacts import Contacts
-from email_scheduler.identity import match, pack
+from email_scheduler.identity import contains, match, pack
 from email_scheduler.plan import PRE_SCHEDULED, SKIPPED, Plan, Vocabulary
 from email_scheduler.planners.anniversary import AnniversaryPlanner, Occurrences
 from email_scheduler.planners.candidates import candidates
@@ -33,7 +33,7 @@ _DAY_BASE = -(2**31)
 def _owed(
     occurrences: Occurrences,
     email_type: str,
-    plan: Plan,
+    planned: Ints,
     contacts: Contacts,
     existing: ExistingRows,
     vocabulary: Vocabulary,
@@ -41,7 +41,8 @@ def _owed(
     """Return the past occurrences whose email the contact did not get.
 
     An occurrence is not owed when its email was sent (or handed to the
-    sender), or when this run's plan sends it as a catch-up.
+    sender), or when this run's plan sends it as a catch-up: `planned` holds
+    the sorted identity keys of the emails the plan sends.
     """
     at = occurrences.at
     kind = np.full(len(at), vocabulary.kind(email_type), dtype=np.int64)
@@ -52,9 +53,7 @@ def _owed(
     owed = (row < 0) | np.isin(
         status, [vocabulary.code(PRE_SCHEDULED), vocabulary.code(SKIPPED)]
     )
-    going = ~plan.skipped
-    planned = pack(plan.contact_id[going], plan.kind[going], plan.event[going])
-    owed &= ~np.isin(pack(contacts.id[at], kind, occurrences.event), planned)
+    owed &= ~contains(planned, pack(contacts.id[at], kind, occurrences.event))
     return Occurrences(at[owed], occurrences.event[owed], occurrences.ideal[owed])
 
 
@@ -73,13 +72,15 @@ def post_window_candidates(
     withheld = plan.respects_windows & plan.skipped
     at_parts: list[Ints] = [plan.contact[withheld]]
     on_parts: list[Days] = [plan.send[withheld]]
+    going = ~plan.skipped
+    planned = np.sort(pack(plan.contact_id[going], plan.kind[going], plan.event[going]))
     past = {
         "birthday": planner.birthdays(past=True),
         "effective_date": planner.effective_dates(past=True),
         "aep": planner.aeps(past=True),
     }
     for email_type, occurrences in past.items():
-        owed = _owed(occurrences, email_type, plan, contacts, existing, vocabulary)
+        owed = _owed(occurrences, email_type, planned, contacts, existing, vocabulary)
         at_parts.append(owed.at)
         on_parts.append(owed.ideal)
     at = np.concatenate(at_parts)
