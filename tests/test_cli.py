@@ -296,6 +296,15 @@ BAD_CONFIGS = [
         "state_rules.0.state",
     ),
     ("timing: [\n  birthday_days_before: 3\n", "YAML"),
+    # a misspelt email type
+    ("priorities:\n  birthdy: 5\n", "priorities.birthdy"),
+    # follow-ups take their parent's priority
+    ("priorities:\n  followup_1_cold: 5\n", "priorities.followup_1_cold"),
+    # a campaign's priority belongs to its campaign type
+    ("priorities:\n  campaign_rate_increase: 5\n", "priorities.campaign_rate_increase"),
+    ("templates:\n  birthdy: {email: bday}\n", "templates.birthdy"),
+    # a campaign's templates belong to its instance
+    ("templates:\n  campaign_aep: {email: aep}\n", "templates.campaign_aep"),
 ]
 
 
@@ -621,8 +630,39 @@ class TestConfigShow:
         assert settings["timing"]["birthday_days_before"] == 21
         assert settings["timing"]["effective_date_days_before"] == 30
 
-    def test_refuses_a_bad_config(self, tmp_path: Path) -> None:
-        config = write_config(tmp_path / "c.yaml", BAD_CONFIGS[0][0])
+    @pytest.mark.parametrize(("text", "named"), BAD_CONFIGS)
+    def test_refuses_a_bad_config(self, tmp_path: Path, text: str, named: str) -> None:
+        config = write_config(tmp_path / "c.yaml", text)
         outcome = cli("config", "show", "--config", config)
         assert outcome.exit_code == 2
-        assert "timing.birthday_days_befor" in outcome.stderr
+        assert named in outcome.stderr
+        assert outcome.stdout == ""
+
+    def test_unknown_mapping_key_names_the_accepted_ones(self, tmp_path: Path) -> None:
+        config = write_config(tmp_path / "c.yaml", "priorities:\n  birthdy: 5\n")
+        outcome = cli("config", "show", "--config", config)
+        assert "priorities.birthdy: unknown key; expected one of birthday," in (
+            outcome.stderr
+        )
+        assert "[key]" not in outcome.stderr
+
+    def test_every_known_priority_and_template_key(self, tmp_path: Path) -> None:
+        text = (
+            "priorities: {birthday: 1, effective_date: 2, aep: 3, post_window: 4}\n"
+            "templates:\n  post_window: {email: pw, sms: pw_sms}\n"
+            "  followup_4_hq_with_yes: {email: fu4}\n"
+        )
+        outcome = cli(
+            "config", "show", "--config", write_config(tmp_path / "c.yaml", text)
+        )
+        assert outcome.exit_code == 0, outcome.stderr
+        settings = outcome.json()
+        assert settings["priorities"] == {
+            "birthday": 1,
+            "effective_date": 2,
+            "aep": 3,
+            "post_window": 4,
+        }
+        assert settings["templates"]["post_window"] == {"email": "pw", "sms": "pw_sms"}
+        assert settings["templates"]["followup_4_hq_with_yes"]["email"] == "fu4"
+        assert settings["templates"]["birthday"]["email"] == "birthday"

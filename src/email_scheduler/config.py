@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -23,6 +24,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from email_scheduler.errors import ConfigError
 from email_scheduler.geography import state_index
@@ -159,6 +161,36 @@ DEFAULT_PRIORITIES = {
 }
 
 
+def _known_key(known: tuple[str, ...], hint: str) -> AfterValidator:
+    """Return a validator refusing a mapping key that is not in `known`."""
+
+    def check(key: str) -> str:
+        if key not in known:
+            raise PydanticCustomError(
+                "unknown_key",
+                f"unknown key; expected one of {', '.join(known)} ({hint})",
+            )
+        return key
+
+    return AfterValidator(check)
+
+
+PriorityKey = Annotated[
+    str,
+    _known_key(
+        tuple(DEFAULT_PRIORITIES),
+        "a campaign type sets its own priority; follow-ups take their parent's",
+    ),
+]
+TemplateKey = Annotated[
+    str,
+    _known_key(
+        (*ANNIVERSARY_TYPES, *FOLLOW_UP_TYPES),
+        "a campaign instance sets its own templates",
+    ),
+]
+
+
 class Templates(_Section):
     """The email and SMS templates of one email type."""
 
@@ -187,8 +219,10 @@ class Settings(_Section):
     frequency: Frequency = Frequency()
     load_balancing: LoadBalancing = LoadBalancing()
     state_rules: tuple[StateRule, ...] = DEFAULT_STATE_RULES
-    priorities: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_PRIORITIES))
-    templates: dict[str, Templates] = Field(default_factory=_default_templates)
+    priorities: dict[PriorityKey, int] = Field(
+        default_factory=lambda: dict(DEFAULT_PRIORITIES)
+    )
+    templates: dict[TemplateKey, Templates] = Field(default_factory=_default_templates)
     suppressed_contact_statuses: frozenset[str] = frozenset(
         {"unsubscribed", "bounced", "complained", "deleted"}
     )
@@ -231,7 +265,9 @@ class Settings(_Section):
 
 
 def _describe(error: Any) -> str:
-    where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    # A mapping key's own error ends its location with "[key]".
+    parts = [part for part in error["loc"] if part != "[key]"]
+    where = ".".join(str(part) for part in parts) or "(top level)"
     message = error["msg"]
     if error["type"] == "extra_forbidden":
         message = "unknown key; check its spelling against the README"
