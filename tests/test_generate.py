@@ -12,14 +12,15 @@ import pytest
 import zipcodes
 
 from email_scheduler.generate import generate_org
-from helpers import copy_org, run_json
+from helpers import copy_org, run_json, write_config
 
 CONTACTS = 2_000
 
 LEGACY_CONTACT_COLUMNS = [
     "id", "first_name", "last_name", "email", "current_carrier", "plan_type",
     "effective_date", "birth_date", "tobacco_user", "gender", "state",
-    "zip_code", "phone_number", "status", "created_at", "updated_at",
+    "zip_code", "phone_number", "status", "failed_underwriting", "created_at",
+    "updated_at",
 ]  # fmt: skip
 SCHEDULE_COLUMNS = [
     "id", "contact_id", "email_type", "scheduled_send_date",
@@ -225,6 +226,22 @@ class TestContactFields:
 
     def test_phone_share(self, org: sqlite3.Connection) -> None:
         assert 0.5 < share(org, "phone_number IS NOT NULL") < 0.7
+
+    def test_failed_underwriting_share(self, org: sqlite3.Connection) -> None:
+        # About 5% failed; the legacy shape has the column too.
+        assert 0.035 < share(org, "failed_underwriting = 1") < 0.065
+        assert share(org, "failed_underwriting IN (0, 1)") == 1.0
+
+    def test_a_run_withholds_emails_from_failed_underwriting(
+        self, org_path: Path, tmp_path: Path
+    ) -> None:
+        config = write_config(
+            tmp_path / "uw.yaml",
+            "organization:\n  exclude_failed_underwriting_global: true\n",
+        )
+        path = copy_org(org_path, tmp_path / "org.db")
+        report = run_json(path, UNTIL, "--config", config)
+        assert report["skipped"].get("failed underwriting", 0) > 0
 
 
 UNTIL = date(2026, 12, 3)

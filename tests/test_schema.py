@@ -221,7 +221,6 @@ class TestMigration:
         before = (query(legacy, sql), table_rows(legacy, "contacts"))
         migrate(legacy)
         assert (query(legacy, sql), table_rows(legacy, "contacts")) == before
-        assert "failed_underwriting" not in columns(legacy, "contacts")
         assert "current_carrier" in columns(legacy, "contacts")
 
     def test_deleted_ids_are_never_handed_out_again(self, legacy: Path) -> None:

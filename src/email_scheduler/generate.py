@@ -8,7 +8,8 @@ million contacts take seconds rather than minutes.
 Besides clean rows, a small share of contacts carries the problems real org
 databases have: a ZIP that disagrees with the `state` column, no ZIP at all,
 a malformed ZIP or email, an unparseable birth date and a missing effective
-date. The shares are the module constants below.
+date. About 5% failed underwriting. The shares are the module constants
+below.
 
 On request the file also holds two sample campaigns: a rate increase with
 about 5% of the contacts enrolled, and the AEP spread over September 2027;
@@ -170,9 +171,9 @@ def generate_org(
 ) -> GenerateReport:
     """Write a new org database with `contacts` sample contacts at `path`.
 
-    With `legacy` (the default) the contacts table has the legacy shape:
-    `current_carrier` and no `failed_underwriting`. Otherwise it names the
-    column `carrier` and adds `failed_underwriting` (about 5% set). With
+    With `legacy` (the default) the contacts table has the legacy shape,
+    whose carrier column is `current_carrier`; otherwise it is `carrier`.
+    Both shapes have `failed_underwriting` (about 5% set). With
     `campaigns`, the sample campaigns are added; the contacts are the same.
     With `history_until`, the sent history of the days before it is added.
 
@@ -201,20 +202,21 @@ def generate_org(
 def _column_names(legacy: bool = True) -> tuple[str, ...]:
     """Return the contacts table's column names, in table order."""
     carrier = "current_carrier" if legacy else "carrier"
-    tail = ("status",) if legacy else ("status", "failed_underwriting")
     return (
         ("id", "first_name", "last_name", "email", carrier, "plan_type")
         + ("effective_date", "birth_date", "tobacco_user", "gender")
         + ("state", "zip_code", "phone_number")
-        + tail
-        + ("created_at", "updated_at")
+        + ("status", "failed_underwriting", "created_at", "updated_at")
     )
 
 
 def _contacts_ddl(legacy: bool) -> str:
     """Return the CREATE TABLE statement of the contacts table."""
-    types = {"id": "INTEGER PRIMARY KEY", "tobacco_user": "INTEGER"}
-    types["failed_underwriting"] = "INTEGER DEFAULT 0"
+    types = {
+        "id": "INTEGER PRIMARY KEY",
+        "tobacco_user": "INTEGER",
+        "failed_underwriting": "INTEGER DEFAULT 0",
+    }
     columns = ",\n    ".join(
         f"{name} {types.get(name, 'TEXT')}" for name in _column_names(legacy)
     )
@@ -236,7 +238,7 @@ def _write_database(path: Path, contacts: int, seed: int, legacy: bool) -> None:
         connection.execute("BEGIN")
         connection.execute(_contacts_ddl(legacy))
         connection.execute(EMAIL_SCHEDULES_DDL)
-        for rows in _contact_chunks(contacts, seed, legacy):
+        for rows in _contact_chunks(contacts, seed):
             connection.executemany(insert, rows)
         connection.execute("COMMIT")
     finally:
@@ -398,15 +400,13 @@ def _write_history(path: Path, until: dt.date, seed: int) -> None:
         connection.close()
 
 
-def _contact_chunks(
-    contacts: int, seed: int, legacy: bool
-) -> Iterator[Iterator[tuple[object, ...]]]:
+def _contact_chunks(contacts: int, seed: int) -> Iterator[Iterator[tuple[object, ...]]]:
     """Yield the contact rows in chunks of at most `CHUNK_ROWS`."""
     rng = np.random.default_rng(seed)
     pool = _zip_pool()
     for first_id in range(1, contacts + 1, CHUNK_ROWS):
         size = min(CHUNK_ROWS, contacts + 1 - first_id)
-        columns = _contact_columns(rng, first_id, size, pool, legacy)
+        columns = _contact_columns(rng, first_id, size, pool)
         yield zip(*columns, strict=True)
 
 
@@ -415,7 +415,6 @@ def _contact_columns(
     first_id: int,
     size: int,
     pool: _ZipPool,
-    legacy: bool,
 ) -> list[list[object]]:
     """Return one chunk of contacts as lists of values, in table column order."""
     ids = np.arange(first_id, first_id + size, dtype=np.int64)
@@ -439,10 +438,8 @@ def _contact_columns(
         zip_code,
         _phones(rng, size),
         _statuses(rng, size),
+        (rng.random(size) < FAILED_UNDERWRITING_SHARE).astype(np.int64),
     ]
-    if not legacy:
-        failed = rng.random(size) < FAILED_UNDERWRITING_SHARE
-        columns.append(failed.astype(np.int64))
     stamps = np.full(size, ROW_TIMESTAMP)
     columns += [stamps, stamps]
     return [column.tolist() for column in columns]
