@@ -22,11 +22,12 @@ from email_scheduler.contacts import build_contacts
 from email_scheduler.plan import Vocabulary
 from email_scheduler.planners.campaigns import (
     NO_KNOWN_STATE,
+    NO_STATE_FOR_UNIVERSAL,
     OTHER_CARRIERS,
     OTHER_STATES,
     enrollment_statuses,
-    owned_rows,
 )
+from email_scheduler.planners.frozen import planned_kinds
 from email_scheduler.run import Inputs, build_plan
 from email_scheduler.store.campaigns import (
     ENROLLMENT_STATUSES,
@@ -340,7 +341,7 @@ class TestUniversalCampaigns:
         [
             (None, None, True, ""),  # universal, org allows it
             ("ALL", "ALL", True, ""),  # ALL is no restriction
-            (None, None, False, NO_KNOWN_STATE),  # universal, org forbids it
+            (None, None, False, NO_STATE_FOR_UNIVERSAL),  # universal, org forbids it
             ("TX", None, True, NO_KNOWN_STATE),  # targeted by state
             (None, "Aetna", True, NO_KNOWN_STATE),  # targeted by carrier
         ],
@@ -800,6 +801,13 @@ class TestAepCampaign:
         assert fixed == [1, 3]
 
 
+def owns(setup: Campaigns, email_type: str, instance_id: int) -> bool:
+    """Return whether a run plans every existing row of this kind."""
+    vocabulary = Vocabulary()
+    kind = vocabulary.kind(email_type, instance_id)
+    return bool(planned_kinds(vocabulary, setup, to_days(TODAY))[kind])
+
+
 class TestRowOwnership:
     """Which existing campaign rows a run may delete when the plan lacks them."""
 
@@ -823,21 +831,27 @@ class TestRowOwnership:
         self, types: list[CampaignType], fields: dict[str, str], owned: bool
     ) -> None:
         setup = campaigns(types, [instance(**fields)])
-        owns = owned_rows(setup, to_days(TODAY))
-        assert owns("campaign_promo", 1) is owned
+        assert owns(setup, "campaign_promo", 1) is owned
 
     def test_rows_of_a_deleted_instance_and_other_types(self) -> None:
-        owns = owned_rows(campaigns([PROMO], [instance()]), to_days(TODAY))
-        assert owns("campaign_promo", 99)  # no such instance: removed
-        assert owns("campaign_promo", 0)  # no instance at all
-        assert not owns("birthday", 0)  # anniversary rows are not campaign rows
+        setup = campaigns([PROMO], [instance()])
+        assert owns(setup, "campaign_promo", 99)  # no such instance: removed
+        assert owns(setup, "campaign_promo", 0)  # no instance at all
+        assert owns(setup, "birthday", 0)  # every anniversary row is planned
+        assert not owns(setup, "newsletter", 0)  # another system's email
 
 
 class TestEnrollmentStatuses:
     def test_status_follows_the_planned_email(self) -> None:
         vocabulary = Vocabulary()
         day = to_days(TODAY)
-        people = [Person(1), Person(2, "CA"), Person(3), Person(4)]
+        people = [
+            Person(1),
+            Person(2, "CA"),
+            Person(3),
+            Person(4),
+            Person(5, email="not an email"),
+        ]
         contacts, quality = build_contacts(
             contacts_table(people), day, DEFAULTS.suppressed_contact_statuses
         )
@@ -846,12 +860,15 @@ class TestEnrollmentStatuses:
             (2, 1, "2027-03-01", "pending"),  # outside the targeting
             (3, 1, "2027-03-01", "sent"),  # sent: never overwritten
             (4, 1, "2027-03-01", "scheduled"),  # unchanged
-            (9, 1, "2027-03-01", "pending"),  # no such contact
+            (5, 1, "2027-03-01", "scheduled"),  # unreachable: gets nothing
+            (9, 1, "2027-03-01", "pending"),  # no such contact: gets nothing
         ]
         setup = campaigns([PROMO], [instance(target_states="TX")], enrolled)
         inputs = Inputs(contacts, quality, no_rows(vocabulary), vocabulary, setup)
         plan = build_plan(inputs, DEFAULTS, day)
-        ids, statuses = enrollment_statuses(setup, plan, vocabulary, day)
+        ids, statuses = enrollment_statuses(
+            setup, plan, inputs.existing, vocabulary, day
+        )
         assert dict(
             zip(ids.tolist(), (ENROLLMENT_STATUSES[s] for s in statuses), strict=True)
-        ) == {1: "scheduled", 2: "skipped"}
+        ) == {1: "scheduled", 2: "skipped", 5: "skipped", 6: "skipped"}

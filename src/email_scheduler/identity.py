@@ -66,6 +66,11 @@ def _lookup(keys: Ints, candidates: npt.NDArray[np.bool_], query: Ints) -> Ints:
     return np.where(sorted_keys[at] == query, order[at], -1)
 
 
+def find(keys: Ints, query: Ints) -> Ints:
+    """Return, for each query key, the position of an equal key in `keys`, or -1."""
+    return _lookup(keys, np.ones(len(keys), dtype=bool), query)
+
+
 def _first_claim(found: Ints) -> Ints:
     """Keep only the first plan row that claims each existing row."""
     claimed = np.flatnonzero(found >= 0)

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from email_scheduler.calendar import to_days
-from email_scheduler.config import ANNIVERSARY_TYPES, FOLLOW_UP_TYPES, Settings
+from email_scheduler.config import Settings
 from email_scheduler.constraints.balancing import (
     Limits,
     enforce_daily_cap,
@@ -43,13 +43,10 @@ from email_scheduler.constraints.windows import apply_windows
 from email_scheduler.contacts import Contacts, DataQuality, build_contacts
 from email_scheduler.plan import Plan, Vocabulary
 from email_scheduler.planners.anniversary import AnniversaryPlanner
-from email_scheduler.planners.campaigns import (
-    CampaignPlanner,
-    enrollment_statuses,
-    owned_rows,
-)
+from email_scheduler.planners.campaigns import CampaignPlanner, enrollment_statuses
 from email_scheduler.planners.candidates import resolve
 from email_scheduler.planners.followups import SECONDS_PER_DAY, FollowUpPlanner
+from email_scheduler.planners.frozen import Unplanned, unplanned_rows
 from email_scheduler.planners.post_window import post_window_candidates
 from email_scheduler.rules import BirthColumns, RuleBook
 from email_scheduler.store import audit, reader, schema, writer
@@ -66,9 +63,6 @@ from email_scheduler.store.reader import ExistingRows
 log = logging.getLogger("email_scheduler")
 
 ORG_TIME_ZONE = ZoneInfo("America/Chicago")
-
-OWNED_TYPES = frozenset((*ANNIVERSARY_TYPES, *FOLLOW_UP_TYPES))
-"""Email types whose every row the run plans: a pending row it lacks is stale."""
 
 TALLY_KEYS = (
     "moved_by_smoothing",
@@ -149,24 +143,38 @@ class Context:
     dates: BirthColumns
     rules: RuleBook
     eligible: np.ndarray  # type: ignore[type-arg]
+    unplanned: Unplanned
     committed: Committed
     limits: Limits
 
     @staticmethod
     def of(inputs: Inputs, settings: Settings, today: int) -> Context:
         """Return the context of a run over `inputs`."""
-        contacts = inputs.contacts
+        contacts, vocabulary = inputs.contacts, inputs.vocabulary
         eligible = contacts.reachable & contacts.known_state
+        dates = BirthColumns.of(contacts)
+        rules = RuleBook(
+            settings.state_rules, settings.timing.pre_window_exclusion_days
+        )
+
+        def withhold(part: Plan) -> Plan:
+            part = apply_windows(part, contacts.state, dates, rules, vocabulary)
+            if settings.organization.exclude_failed_underwriting_global:
+                part = apply_global_underwriting(part, contacts, vocabulary)
+            return part
+
+        unplanned = unplanned_rows(
+            inputs.existing, contacts, inputs.campaigns, vocabulary, today, withhold
+        )
         return Context(
             inputs=inputs,
             settings=settings,
             today=today,
-            dates=BirthColumns.of(contacts),
-            rules=RuleBook(
-                settings.state_rules, settings.timing.pre_window_exclusion_days
-            ),
+            dates=dates,
+            rules=rules,
             eligible=eligible,
-            committed=Committed.of(inputs.existing, inputs.vocabulary),
+            unplanned=unplanned,
+            committed=Committed.of(inputs.existing, vocabulary, unplanned.left),
             limits=Limits.of(settings, int(eligible.sum())),
         )
 
@@ -235,10 +243,13 @@ def plan_emails(context: Context) -> Plan:
     def resolved(part: Plan) -> Plan:
         return resolve(part, inputs.existing, vocabulary, today, spread)
 
-    campaigns = CampaignPlanner(inputs.campaigns, planner, inputs.existing)
+    campaigns = CampaignPlanner(
+        inputs.campaigns, planner, inputs.existing, context.unplanned.planned
+    )
     parts = [*campaigns.keep_fixed_aep(planner.plan()), *campaigns.plan()]
     plan = Plan.concat([resolved(part) for part in parts])
     plan = apply_windows(plan, contacts.state, dates, rules, vocabulary)
+    plan = Plan.concat([plan, context.unplanned.withheld])
     if settings.organization.enable_post_window_emails:
         extra = post_window_candidates(
             plan, planner, inputs.existing, rules, dates, settings, vocabulary, today
@@ -387,7 +398,8 @@ def _run_locked(
         if engagement.invalid_time:
             report.data_quality["invalid_event_time"] = engagement.invalid_time
         with phase("write"):
-            _write(path, columnar, report, inputs, plan, settings, day)
+            owned = context.unplanned.owned
+            _write(path, columnar, report, inputs, plan, owned, settings, day)
     except BaseException as exc:
         columnar.close()
         if not report.dry_run:
@@ -404,11 +416,11 @@ def _write(
     report: RunReport,
     inputs: Inputs,
     plan: Plan,
+    owned: np.ndarray,  # type: ignore[type-arg]
     settings: Settings,
     today: int,
 ) -> None:
     send_time = settings.timing.send_time.strftime("%H:%M:%S")
-    owned_campaign = owned_rows(inputs.campaigns, today)
     changes = writer.diff(
         plan,
         inputs.existing,
@@ -416,7 +428,7 @@ def _write(
         today=today,
         send_time=send_time,
         contact_ids=inputs.contacts.id,
-        owns=lambda t, i: t in OWNED_TYPES or owned_campaign(t, i),
+        owned=owned,
     )
     checksum = audit.ScheduleChecksum(inputs.vocabulary)
     before = checksum.existing(inputs.existing)
@@ -442,7 +454,9 @@ def _write(
     if settings.backup.enabled:
         target = audit.backup(path, settings, report.run_id)
         report.backup = str(target) if target else None
-    statuses = enrollment_statuses(inputs.campaigns, plan, inputs.vocabulary, today)
+    statuses = enrollment_statuses(
+        inputs.campaigns, plan, inputs.existing, inputs.vocabulary, today
+    )
     with_retries(
         lambda: _commit(
             columnar, report, inputs, changes, send_time, (before, after), statuses

@@ -67,7 +67,7 @@ def sorting_rank(vocabulary: Vocabulary) -> Ints:
 
 @dataclass(frozen=True)
 class Committed:
-    """Emails the sender already owns: fixed points of the plan."""
+    """Emails the sender already owns or will send as they are: fixed points."""
 
     contact_id: Ints
     day: Days
@@ -77,10 +77,18 @@ class Committed:
     """Days of every owned email, follow-ups too, which count in daily volume."""
 
     @staticmethod
-    def of(existing: ExistingRows, vocabulary: Vocabulary) -> Committed:
-        """Return the existing rows whose status counts toward limits."""
+    def of(
+        existing: ExistingRows, vocabulary: Vocabulary, left: Mask | None = None
+    ) -> Committed:
+        """Return the existing rows whose status counts toward limits.
+
+        `left` marks the pending rows the run leaves as they are (emails it
+        does not plan): they will be sent, so they count too.
+        """
         codes = [vocabulary.code(status) for status in COMMITTED_STATUSES]
         owned = np.isin(existing.status, codes) & (existing.send != MISSING)
+        if left is not None:
+            owned |= left
         counted = owned.copy()
         if len(existing):
             counted &= ~follow_up_kinds(vocabulary)[existing.kind]

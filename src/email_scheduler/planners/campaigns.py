@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +38,7 @@ import pyarrow.compute as pc
 from email_scheduler.calendar import MISSING, Days, Ints, from_days, to_days
 from email_scheduler.constraints.underwriting import skip_failed_underwriting
 from email_scheduler.geography import UNKNOWN_STATE, state_index
-from email_scheduler.identity import pack
+from email_scheduler.identity import contains, find, pack
 from email_scheduler.plan import NONE, PRE_SCHEDULED, SKIPPED, Plan, Vocabulary
 from email_scheduler.planners.anniversary import AEP, AnniversaryPlanner
 from email_scheduler.planners.candidates import candidates
@@ -63,6 +62,7 @@ AEP_CAMPAIGN = "aep"
 """The campaign type that, when active, replaces the fixed-date AEP email."""
 
 NO_KNOWN_STATE = "no known state for a targeted campaign"
+NO_STATE_FOR_UNIVERSAL = "no known state, and send_without_zipcode_for_universal is off"
 OTHER_STATES = "campaign targets other states"
 OTHER_CARRIERS = "campaign targets other carriers"
 
@@ -104,16 +104,6 @@ def frozen_instances(campaigns: Campaigns, today: dt.date) -> frozenset[int]:
     return frozenset(frozen)
 
 
-def owned_rows(campaigns: Campaigns, today: int) -> Callable[[str, int], bool]:
-    """Return whether a run owns the campaign rows of an (email_type, instance)."""
-    frozen = frozen_instances(campaigns, from_days(today))
-
-    def owns(email_type: str, instance: int) -> bool:
-        return email_type.startswith(EMAIL_TYPE_PREFIX) and instance not in frozen
-
-    return owns
-
-
 @dataclass(frozen=True)
 class Recipients:
     """The contacts an instance reaches: one row per email to plan."""
@@ -151,13 +141,16 @@ class CampaignPlanner:
         campaigns: Campaigns,
         anniversary: AnniversaryPlanner,
         existing: ExistingRows,
+        planned: Mask,
     ) -> None:
+        """`planned` says, per kind code, whether the run plans that kind."""
         self.campaigns = campaigns
         self.contacts = anniversary.contacts
         self.settings = anniversary.settings
         self.vocabulary = anniversary.vocabulary
         self.today = anniversary.today
         self.existing = existing
+        self.planned = planned
         self.aep_year = anniversary.aep_year()
         self.active = planning(campaigns, from_days(self.today))
         self._by_id = np.argsort(self.contacts.id, kind="stable")
@@ -189,13 +182,20 @@ class CampaignPlanner:
         return any(self.replaces_aep(instance) for _, instance in self.active)
 
     def _had_aep(self, contact_id: Ints, email_type: str) -> Mask:
-        """Return which contacts were sent an `email_type` email for the AEP year."""
+        """Return which contacts got an `email_type` email for the AEP year.
+
+        Sent and in-flight emails count, and so do pending emails the run
+        leaves as they are (those of an ended `aep` instance): the sender
+        will send them.
+        """
         existing, vocabulary = self.existing, self.vocabulary
         if len(existing) == 0:
             return np.zeros(len(contact_id), dtype=bool)
         types = np.array([t for t, _ in vocabulary.kinds], dtype=object)
-        managed = [vocabulary.code(PRE_SCHEDULED), vocabulary.code(SKIPPED)]
-        had = (types[existing.kind] == email_type) & ~np.isin(existing.status, managed)
+        pending = existing.status == vocabulary.code(PRE_SCHEDULED)
+        given = ~pending & (existing.status != vocabulary.code(SKIPPED))
+        given |= pending & ~self.planned[existing.kind]
+        had = (types[existing.kind] == email_type) & given
         had &= existing.event_year == self.aep_year
         return np.isin(contact_id, existing.contact_id[had])
 
@@ -244,9 +244,10 @@ class CampaignPlanner:
                 pc.is_in(carriers, value_set=chosen).to_numpy(zero_copy_only=False),
                 dtype=bool,
             )
+        unknown = NO_STATE_FOR_UNIVERSAL if instance.universal else NO_KNOWN_STATE
         return np.select(
             [~reached, ~in_states, ~in_carriers],
-            [code(NO_KNOWN_STATE), code(OTHER_STATES), code(OTHER_CARRIERS)],
+            [code(unknown), code(OTHER_STATES), code(OTHER_CARRIERS)],
             NONE,
         ).astype(np.int64)
 
@@ -392,14 +393,19 @@ class CampaignPlanner:
 
 
 def enrollment_statuses(
-    campaigns: Campaigns, plan: Plan, vocabulary: Vocabulary, today: int
+    campaigns: Campaigns,
+    plan: Plan,
+    existing: ExistingRows,
+    vocabulary: Vocabulary,
+    today: int,
 ) -> tuple[Ints, Ints]:
     """Return (enrollment ids, status) for enrollments whose email's status changed.
 
     An enrollment of an instance active today takes the status of its email
-    in the plan: `scheduled` or `skipped`. Enrollments already `sent`, and
-    those whose email the plan does not hold (sent, or history), are left
-    as they are.
+    in the plan: `scheduled` or `skipped`. One whose email the plan does
+    not hold is `skipped` (its contact became unreachable, say), unless a
+    row of that email is still pending or was handed to the sender (sent,
+    or history). Enrollments already `sent` are never changed.
     """
     enrollments = campaigns.enrollments
     rows_parts, key_parts = [], []
@@ -419,20 +425,20 @@ def enrollment_statuses(
         code = np.full(len(rows), vocabulary.kind(kind.email_type, instance.id))
         rows_parts.append(rows)
         key_parts.append(pack(enrollments.contact_id[rows], code, event))
-    if not rows_parts or len(plan) == 0:
+    if not rows_parts:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     rows = np.concatenate(rows_parts)
     keys = np.concatenate(key_parts)
-    planned = pack(plan.contact_id, plan.kind, plan.event)
-    order = np.argsort(planned, kind="stable")
-    at = np.minimum(np.searchsorted(planned, keys, sorter=order), len(order) - 1)
-    found = order[at]
-    hit = planned[found] == keys
-    rows, found = rows[hit], found[hit]
-    status = np.where(
-        plan.skipped[found],
+    found = find(pack(plan.contact_id, plan.kind, plan.event), keys)
+    hit = found >= 0
+    status = np.full(len(rows), ENROLLMENT_STATUSES.index(ENROLLMENT_SKIPPED))
+    status[hit] = np.where(
+        plan.skipped[found[hit]],
         ENROLLMENT_STATUSES.index(ENROLLMENT_SKIPPED),
         ENROLLMENT_STATUSES.index(SCHEDULED),
     )
-    changed = status != enrollments.status[rows]
+    settled = existing.status != vocabulary.code(SKIPPED)
+    written = np.sort(pack(existing.contact_id, existing.kind, existing.event)[settled])
+    decided = hit | ~contains(written, keys)
+    changed = decided & (status != enrollments.status[rows])
     return enrollments.id[rows[changed]], status[changed].astype(np.int64)

@@ -6,9 +6,9 @@ The diff compares the plan with the existing rows by identity:
 - a row whose content is the same: leave it alone (it keeps its run id);
 - a row whose content changed: update it in place (a follow-up's type is
   content, since its identity is its parent);
-- a pending or skipped row, dated today or later, of a kind the run owns
-  (see `owns`), whose contact was read and whose identity the plan no
-  longer holds: delete.
+- a pending or skipped row, dated today or later, that the run plans (see
+  `owned`), whose contact was read and whose identity the plan no longer
+  holds: delete.
 
 Rows dated before today are history, except overdue pre-scheduled rows whose
 identity the plan still holds (catch-ups and follow-ups): those are moved.
@@ -21,7 +21,6 @@ then one set-based statement per kind of change applies them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,12 +81,12 @@ def diff(
     today: int,
     send_time: str,
     contact_ids: Ints,
-    owns: Callable[[str, int], bool],
+    owned: npt.NDArray[np.bool_],
 ) -> Changes:
     """Return the inserts, updates and deletes that turn the table into the plan.
 
-    `owns(email_type, campaign_instance_id)` says whether the run plans every
-    email of that kind, so that a row of the kind the plan lacks is stale.
+    `owned` says, per existing row, whether the run plans it, so that such
+    a row the plan lacks is stale.
     """
     matched = plan.row >= 0
     rows = plan.row[matched]
@@ -111,7 +110,7 @@ def diff(
         inserts=plan.take(~matched),
         updates=part.take(~same),
         deletes=existing.row_id[
-            _stale(existing, vocabulary, rows, today, contact_ids, owns)
+            _stale(existing, vocabulary, rows, today, contact_ids, owned)
         ],
         unchanged=int(same.sum()),
     )
@@ -123,15 +122,13 @@ def _stale(
     matched_rows: Ints,
     today: int,
     contact_ids: Ints,
-    owns: Callable[[str, int], bool],
+    owned: npt.NDArray[np.bool_],
 ) -> npt.NDArray[np.bool_]:
     """Return the rows the plan no longer holds and the scheduler may delete."""
-    owned_kind = np.array([owns(*kind) for kind in vocabulary.kinds], dtype=bool)
     managed = np.isin(
         existing.status, [vocabulary.code(PRE_SCHEDULED), vocabulary.code(SKIPPED)]
     )
-    stale = managed & (existing.send != MISSING) & (existing.send >= today)
-    stale &= owned_kind[existing.kind] if len(existing) else stale
+    stale = managed & (existing.send != MISSING) & (existing.send >= today) & owned
     stale &= np.isin(existing.contact_id, contact_ids)
     stale[matched_rows] = False
     return stale
