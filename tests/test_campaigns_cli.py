@@ -306,6 +306,20 @@ class TestCreate:
                 ("promo", " ", "--start", "2027-01-01", "--end", "2027-02-01"),
                 "instance_name: must not be empty",
             ),
+            # an empty start or end would store an open range
+            (
+                ("promo", "x", "--start", "", "--end", "2027-02-01"),
+                "active_start_date: required",
+            ),
+            (
+                ("promo", "x", "--start", "2027-01-01", "--end", ""),
+                "active_end_date: required",
+            ),
+            # blanks are empty too
+            (
+                ("promo", "x", "--start", "  ", "--end", "2027-02-01"),
+                "active_start_date: required",
+            ),
         ],
     )  # fmt: skip
     def test_bad_input_names_the_field(

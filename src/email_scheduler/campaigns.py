@@ -56,6 +56,8 @@ INSTANCE_FIELDS = (
 """The columns of `campaign_instances` that `create` sets and `update` changes."""
 
 DATE_FIELDS = INSTANCE_FIELDS[3:7]
+REQUIRED_ON_CREATE = ("active_start_date", "active_end_date")
+"""Fields a new instance must set; `update` may clear them (an open range)."""
 ENROLL_COLUMNS = ("contact_id", "trigger_date", "metadata")
 MAX_REPORTED_ROWS = 20
 
@@ -284,6 +286,13 @@ def check_ranges(record: Values) -> None:
         )
 
 
+def check_required(record: Values) -> None:
+    """Raise CampaignError unless a new instance sets its active range."""
+    for name in REQUIRED_ON_CREATE:
+        if not record.get(name):
+            raise CampaignError(f"{name}: required, a date written YYYY-MM-DD")
+
+
 # -- campaign instances ----------------------------------------------------
 
 
@@ -319,6 +328,7 @@ def create_instance(
 ) -> dict[str, Any]:
     """Create a campaign instance of an existing type and return its row."""
     record = {name: normalize(name, values.get(name)) for name in INSTANCE_FIELDS}
+    check_required(record)
     check_ranges(record)
     now = _now()
     with transaction(conn):
