@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from filelock import FileLock, Timeout
 
 from email_scheduler.calendar import mix64, text_salt
@@ -167,9 +168,32 @@ def contacts_checksum(contacts: Contacts) -> str:
         contacts.reachable,
     ):
         digest.update(np.ascontiguousarray(column).tobytes())
-    for chunk in contacts.carrier.chunks:
-        digest.update(pa.array(chunk).to_string().encode())
+    _update_with_text(digest, contacts.carrier)
     return digest.hexdigest()
+
+
+def _update_with_text(digest: Any, column: pa.ChunkedArray) -> None:
+    """Feed every value of a text column to `digest`, a null apart from ''.
+
+    The lengths and the value bytes are hashed straight from the Arrow
+    buffers, so the digest does not depend on how the column is chunked.
+    """
+    text = column.cast(pa.string())
+    lengths = pc.binary_length(text).fill_null(-1).to_numpy()
+    digest.update(np.ascontiguousarray(lengths, dtype=np.int64).tobytes())
+    for chunk in text.fill_null("").chunks:
+        digest.update(_value_bytes(chunk))
+
+
+def _value_bytes(chunk: pa.StringArray) -> memoryview:
+    """Return the bytes of a string array's values, end to end."""
+    if not len(chunk):
+        return memoryview(b"")
+    _, offsets, data = chunk.buffers()
+    bounds = np.frombuffer(offsets, dtype=np.int32)
+    first = int(bounds[chunk.offset])
+    last = int(bounds[chunk.offset + len(chunk)])
+    return memoryview(data)[first:last] if data is not None else memoryview(b"")
 
 
 def backup(path: Path, settings: Settings, run_id: str) -> Path | None:
