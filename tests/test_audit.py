@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +13,12 @@ import pytest
 
 from email_scheduler.contacts import Contacts
 from email_scheduler.generate import generate_org
-from email_scheduler.store.audit import contacts_checksum
-from helpers import connection, copy_org, query, run_json
+from email_scheduler.store.audit import contacts_checksum, interrupted_runs
+from email_scheduler.store.schema import create_statement
+from helpers import cli, connection, copy_org, query, run_json
 
 LARGE = 300_000
+STARTED, COMPLETED, FAILED = "started", "completed", "failed"
 TODAY = dt.date(2026, 12, 3)
 CARRIERS = ["aetna", "humana", "cigna", None, "", "anthem"]
 
@@ -112,3 +116,58 @@ class TestRecordedChecksum:
         run_json(org, TODAY)
         first, unchanged, changed = contacts_checksums(org)
         assert first == unchanged != changed
+
+
+class TestInterruptedRuns:
+    @pytest.mark.parametrize(
+        ("statuses", "interrupted"),
+        [
+            # a new database
+            ([], 0),
+            ([COMPLETED], 0),
+            # killed before any run completed
+            ([STARTED], 1),
+            ([STARTED, FAILED, STARTED], 2),
+            # killed after the last completed run
+            ([COMPLETED, STARTED], 1),
+            # a completed run after a crash did the whole job
+            ([STARTED, COMPLETED], 0),
+            ([STARTED, STARTED, COMPLETED, COMPLETED], 0),
+            # only the crashes since the latest completed run count
+            ([STARTED, COMPLETED, STARTED, STARTED], 2),
+            # a failed run recorded its end; it was not interrupted
+            ([COMPLETED, FAILED], 0),
+        ],
+    )
+    def test_counted_since_the_latest_completed_run(
+        self, statuses: list[str], interrupted: int
+    ) -> None:
+        with closing(sqlite3.connect(":memory:")) as conn:
+            conn.execute(create_statement("scheduler_checkpoints"))
+            conn.executemany(
+                "INSERT INTO scheduler_checkpoints (run_timestamp, "
+                "scheduler_run_id, contacts_checksum, status) "
+                "VALUES ('2026-12-03 08:00:00', ?, '', ?)",
+                [(f"run-{i}", status) for i, status in enumerate(statuses)],
+            )
+            assert interrupted_runs(conn) == interrupted
+
+    def test_warned_about_once(
+        self, org: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("COLUMNS", "200")
+        run_json(org, TODAY)
+        with connection(org) as conn:
+            # What a run killed before its commit leaves behind.
+            conn.execute(
+                "INSERT INTO scheduler_checkpoints (run_timestamp, "
+                "scheduler_run_id, contacts_checksum, status, run_date) "
+                "VALUES ('2026-12-03 09:00:00', 'killed', '', 'started', ?)",
+                (TODAY.isoformat(),),
+            )
+        warned = cli("run", org, "--today", TODAY)
+        assert warned.exit_code == 0, warned.stderr
+        assert "1 earlier run(s) never completed" in warned.stdout
+        assert run_json(org, TODAY)["interrupted_runs_before"] == 0
+        quiet = cli("run", org, "--today", TODAY)
+        assert "never completed" not in quiet.stdout

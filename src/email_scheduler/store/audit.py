@@ -87,9 +87,15 @@ def start_checkpoint(
 
 
 def interrupted_runs(conn: sqlite3.Connection) -> int:
-    """Return how many earlier runs never completed (crashed or killed)."""
+    """Return how many runs never completed since the latest one that did.
+
+    A completed run wrote the whole plan, so the runs killed before it no
+    longer matter.
+    """
     (count,) = conn.execute(
-        "SELECT count(*) FROM scheduler_checkpoints WHERE status = 'started'"
+        "SELECT count(*) FROM scheduler_checkpoints WHERE status = 'started' "
+        "AND id > (SELECT IFNULL(max(id), 0) FROM scheduler_checkpoints "
+        "WHERE status = 'completed')"
     ).fetchone()
     return int(count)
 
