@@ -252,6 +252,11 @@ class TestParseDates:
             ("2023-02-28T13:45:00", D(2023, 2, 28)),  # ISO with T
             ("2023-02-28T13:45:00Z", D(2023, 2, 28)),  # ISO with a zone
             ("  1950-06-15  ", D(1950, 6, 15)),  # surrounding blanks
+            ("2026-04-01 00:00:00", D(2026, 4, 1)),  # midnight
+            ("2026-04-01 23:59:59", D(2026, 4, 1)),  # the last second of the day
+            ("2016-12-31 23:59:60", D(2016, 12, 31)),  # a leap second
+            ("2026-04-01 08:30", D(2026, 4, 1)),  # no seconds
+            ("2026-04-01T08:30:00.250", D(2026, 4, 1)),  # fractional seconds
         ],
     )
     def test_accepted(self, text: str, expected: dt.date) -> None:
@@ -268,6 +273,11 @@ class TestParseDates:
             "bad",  # not a date at all
             "06/15/1950",  # US order is not accepted
             "2023-02-28x",  # trailing junk
+            "2026-04-01 25:99:99",  # no hour 25, minute or second 99
+            "2026-04-01 24:00:00",  # hours stop at 23
+            "2026-04-01 08:60:00",  # minutes stop at 59
+            "2026-04-01 08:30:61",  # seconds stop at 60
+            "2026-04-01T99:00",  # no hour 99 after a T either
         ],
     )
     def test_rejected(self, text: str) -> None:

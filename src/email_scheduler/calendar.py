@@ -146,9 +146,12 @@ def stable_offset(contact_id: Ints, email_type: str, event: Days, modulo: int) -
     return (hashed % np.uint64(modulo)).astype(np.int64)
 
 
+# A time such as 25:99 means a corrupt value, so it makes the date malformed;
+# second 60 is a leap second.
 _DATE = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
-    r"([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)?$"
+    r"([ T]([01][0-9]|2[0-3]):[0-5][0-9](:([0-5][0-9]|60)(\.[0-9]+)?)?"
+    r"(Z|[+-][0-9]{2}:?[0-9]{2})?)?$"
 )
 
 
@@ -161,9 +164,10 @@ def _flags(column: pa.ChunkedArray) -> npt.NDArray[np.bool_]:
 def parse_dates(column: pa.ChunkedArray) -> tuple[Days, npt.NDArray[np.bool_]]:
     """Return (days, malformed) for a text column of dates.
 
-    Accepts `YYYY-MM-DD`, optionally followed by a time after a space or
-    `T`. An empty value is missing; anything else that is not a real
-    calendar date is missing and flagged as malformed.
+    Accepts `YYYY-MM-DD`, optionally followed by a time of day (00:00 to
+    23:59:60) after a space or `T`. An empty value is missing; anything else
+    that is not a real calendar date and time is missing and flagged as
+    malformed.
     """
     text = pc.utf8_trim_whitespace(column.cast(pa.string()))
     present = _flags(pc.not_equal(text, ""))
