@@ -99,10 +99,12 @@ class TestJson:
     def test_structure_and_counts(self, planned: tuple[Path, dict[str, Any]]) -> None:
         path, report = planned
         data = calendar_json(path, "--from", TODAY, "--days", 30)
-        assert set(data) == {"from", "days", "daily_cap", "by_day"}
+        assert set(data) == {"from", "days", "daily_cap", "overage_limit", "by_day"}
         assert data["from"] == "2026-12-03"
         assert data["days"] == 30
         assert data["daily_cap"] == report["balancing"]["daily_cap"]
+        # SPEC 8.3: balancing acts above floor(cap * overage_threshold (1.2)).
+        assert data["overage_limit"] == report["balancing"]["daily_cap"] * 6 // 5
         assert list(data["by_day"]) == dates(TODAY, 30)
         assert data["by_day"] == counted(path, TODAY, 30)
 
@@ -187,11 +189,70 @@ class TestJson:
 
     def test_cap_of_the_last_completed_run(self, org: Path, tmp_path: Path) -> None:
         config = write_config(
-            tmp_path / "cap.yaml", "load_balancing:\n  daily_cap_floor: 500\n"
+            tmp_path / "cap.yaml",
+            "load_balancing:\n  daily_cap_floor: 500\n  overage_threshold: 1.5\n",
         )
         report = run_json(org, TODAY, "--config", config)
         assert report["balancing"]["daily_cap"] == 500
-        assert calendar_json(org, "--from", TODAY, "--days", 1)["daily_cap"] == 500
+        data = calendar_json(org, "--from", TODAY, "--days", 1)
+        assert (data["daily_cap"], data["overage_limit"]) == (500, 750)
+
+    @pytest.mark.parametrize(
+        ("threshold", "limit"),
+        [
+            # the default: 200 * 1.2
+            (1.2, 240),
+            # no slack at all: balancing acts above the cap itself
+            (1.0, 200),
+            # 200 * 1.15 is 229.99999999999997 in floating point
+            (1.15, 230),
+            # 200 * 1.1 is 220.00000000000003 in floating point
+            (1.1, 220),
+            # 200.5: half an email is no email
+            (1.0025, 200),
+        ],
+    )
+    def test_overage_limit_is_floor_of_cap_times_threshold(
+        self, org: Path, tmp_path: Path, threshold: float, limit: int
+    ) -> None:
+        config = write_config(
+            tmp_path / "limit.yaml",
+            "load_balancing:\n  daily_cap_floor: 200\n"
+            f"  overage_threshold: {threshold}\n",
+        )
+        assert run_json(org, TODAY, "--config", config)["balancing"]["daily_cap"] == 200
+        data = calendar_json(org, "--from", TODAY, "--days", 1)
+        assert data["overage_limit"] == limit
+
+    @pytest.mark.parametrize(
+        ("stored", "counted_on"),
+        [
+            # a legacy time on the last day of the range
+            ("2026-12-05 08:30:00", "2026-12-05"),
+            # on a day inside the range
+            ("2026-12-04 08:30:00", "2026-12-04"),
+            # ISO with a T on the first day
+            ("2026-12-03T08:30:00", "2026-12-03"),
+            # the first second after the range
+            ("2026-12-06 00:00:00", None),
+            # the last second before it
+            ("2026-12-02 23:59:59", None),
+        ],
+    )
+    def test_send_dates_with_a_time_count_on_their_day(
+        self, org: Path, stored: str, counted_on: str | None
+    ) -> None:
+        with sqlite3.connect(org) as conn:
+            conn.execute(
+                "INSERT INTO email_schedules (contact_id, email_type, "
+                "scheduled_send_date, status) VALUES (1, 'legacy', ?, 'pre-scheduled')",
+                (stored,),
+            )
+        conn.close()
+        by_day = calendar_json(org, "--from", TODAY, "--days", 3)["by_day"]
+        found = {day for day, counts in by_day.items() if "legacy" in counts}
+        assert found == ({counted_on} if counted_on else set())
+        assert all(counts.get("legacy", 1) == 1 for counts in by_day.values())
 
     def test_before_any_run(self, template: Path, tmp_path: Path) -> None:
         fresh = copy_org(template, tmp_path / "fresh.sqlite3")
@@ -200,6 +261,7 @@ class TestJson:
             "from": "2026-12-03",
             "days": 2,
             "daily_cap": None,
+            "overage_limit": None,
             "by_day": {"2026-12-03": {}, "2026-12-04": {}},
         }
 
@@ -211,6 +273,7 @@ class TestJson:
         data = calendar_json(path, "--from", TODAY, "--days", 1)
         assert data["by_day"] == {"2026-12-03": {}}
         assert data["daily_cap"] is None
+        assert data["overage_limit"] is None
 
     def test_reads_without_writing(self, org: Path) -> None:
         digest = sha256(org)
@@ -237,7 +300,8 @@ class TestTable:
         outcome = cli("calendar", path, "--from", TODAY, "--days", 7)
         assert outcome.exit_code == 0, outcome.stderr
         cap = report["balancing"]["daily_cap"]
-        assert f"Emails to go out (daily cap: {cap})" in outcome.stdout
+        title = f"Emails to go out (daily cap: {cap}, overage limit: {cap * 6 // 5})"
+        assert title in " ".join(outcome.stdout.split("┏")[0].split())
         header, body = table_cells(outcome.stdout)
         expected = counted(path, TODAY, 7)
         types = sorted({t for day in expected.values() for t in day})
@@ -248,21 +312,52 @@ class TestTable:
             assert row[1:-2] == [f"{day.get(t, 0):,}" for t in types]
             assert row[-2] == f"{sum(day.values()):,}"
 
-    def test_days_over_the_cap_are_marked(
+    def test_days_over_the_overage_limit_are_marked(
         self, planned: tuple[Path, dict[str, Any]]
     ) -> None:
         # AEP of 2027 brings far more than the cap to Sep 15; what balancing
         # could not move stays there.
         path, report = planned
-        cap = report["balancing"]["daily_cap"]
+        limit = report["balancing"]["daily_cap"] * 6 // 5
         outcome = cli("calendar", path, "--from", "2027-09-10", "--days", 14)
         _, body = table_cells(outcome.stdout)
         totals = {row[0]: int(row[-2].replace(",", "")) for row in body}
         flags = {row[0]: row[-1] for row in body}
-        assert totals["2027-09-15"] > cap
+        assert totals["2027-09-15"] > limit
         assert flags == {
-            day: "over cap" if total > cap else "" for day, total in totals.items()
+            day: "over limit" if total > limit else "" for day, total in totals.items()
         }
+
+    @pytest.mark.parametrize(
+        ("emails", "flag"),
+        [
+            # at the cap (200)
+            (200, ""),
+            # over the cap, but balancing leaves a day alone up to 240
+            (201, ""),
+            (240, ""),
+            # over the overage limit: emails balancing could not move
+            (241, "over limit"),
+        ],
+    )
+    def test_flag_against_cap_and_limit(
+        self, org: Path, tmp_path: Path, emails: int, flag: str
+    ) -> None:
+        config = write_config(
+            tmp_path / "cap.yaml", "load_balancing:\n  daily_cap_floor: 200\n"
+        )
+        run_json(org, TODAY, "--config", config)
+        day = "2001-01-01"  # long before any planned email
+        with sqlite3.connect(org) as conn:
+            conn.executemany(
+                "INSERT INTO email_schedules (contact_id, email_type, "
+                "scheduled_send_date, status) VALUES (?, 'birthday', ?, 'scheduled')",
+                [(contact, day) for contact in range(1, emails + 1)],
+            )
+        conn.close()
+        outcome = cli("calendar", org, "--from", day, "--days", 1)
+        _, body = table_cells(outcome.stdout)
+        assert body == [[day, f"{emails:,}", f"{emails:,}", flag]]
 
     def test_before_any_run(self, template: Path, tmp_path: Path) -> None:
         fresh = copy_org(template, tmp_path / "fresh.sqlite3")

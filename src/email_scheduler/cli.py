@@ -234,6 +234,9 @@ def calendar_command(
 ) -> None:
     """Show the emails still to go out per day and type, against the daily cap.
 
+    A day over the last run's overage limit (daily cap x overage_threshold)
+    is marked: balancing could not move its extra emails.
+
     Example: email-scheduler calendar org.sqlite3 --from 2027-09-01 --days 30
     """
     check_exists(database)

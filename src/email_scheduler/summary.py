@@ -53,20 +53,31 @@ def render(report: RunReport, console: Console) -> None:
         )
 
 
+def _volume_title(volume: DailyVolume) -> str:
+    if volume.daily_cap is None:
+        return "Emails to go out (daily cap: no run yet)"
+    limit = volume.overage_limit
+    shown = "" if limit is None else f", overage limit: {limit}"
+    return f"Emails to go out (daily cap: {volume.daily_cap}{shown})"
+
+
 def render_volume(volume: DailyVolume, console: Console) -> None:
-    """Print emails per day and type, marking days over the daily cap."""
+    """Print emails per day and type, marking days over the overage limit.
+
+    Balancing leaves a day alone up to the limit (cap x overage_threshold),
+    so only a day past it holds emails that balancing could not move.
+    """
     types = sorted({t for counts in volume.by_day.values() for t in counts})
-    cap = volume.daily_cap
-    table = Table(title=f"Emails to go out (daily cap: {cap if cap else 'no run yet'})")
+    table = Table(title=_volume_title(volume))
     table.add_column("day")
     for email_type in types:
         table.add_column(email_type, justify="right")
     table.add_column("total", justify="right", style="bold")
     table.add_column("")
     for day, counts in volume.by_day.items():
-        total = sum(counts.values())
-        over = cap is not None and total > cap
+        over = volume.over_limit(day)
         cells = [f"{counts.get(t, 0):,}" for t in types]
-        flag = "over cap" if over else ""
-        table.add_row(day, *cells, f"{total:,}", flag, style="red" if over else None)
+        total = f"{sum(counts.values()):,}"
+        flag = "over limit" if over else ""
+        table.add_row(day, *cells, total, flag, style="red" if over else None)
     console.print(table)
