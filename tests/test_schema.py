@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from email_scheduler.errors import DatabaseError
 from email_scheduler.generate import generate_org
 from email_scheduler.store import schema
 from email_scheduler.store.database import connect
@@ -63,6 +64,166 @@ LEGACY_UNIQUE_INDEX = (
     "ON email_schedules(contact_id, email_type, scheduled_send_date)"
 )
 
+# An older scheduler's table from before rows carried timestamps.
+NO_TIMESTAMPS_DDL = """
+CREATE TABLE email_schedules (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    contact_id INTEGER NOT NULL,
+    email_type TEXT NOT NULL,
+    scheduled_send_date TEXT NOT NULL,
+    scheduled_send_time TEXT DEFAULT '08:30:00',
+    status TEXT NOT NULL DEFAULT 'pre-scheduled',
+    skip_reason TEXT,
+    priority INTEGER DEFAULT 10,
+    campaign_instance_id INTEGER,
+    email_template TEXT,
+    sms_template TEXT,
+    scheduler_run_id TEXT
+)
+"""
+
+# The legacy unique in the table, on a table of the sending system's own
+# definitions: status may be NULL, priorities are checked, contacts referenced.
+LOOSE_DDL = """
+CREATE TABLE email_schedules (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    contact_id INTEGER NOT NULL REFERENCES contacts(id),
+    email_type TEXT NOT NULL,
+    scheduled_send_date TEXT NOT NULL, -- the day it goes out
+    scheduled_send_time TEXT DEFAULT '08:30:00',
+    status TEXT,
+    skip_reason TEXT,
+    priority INTEGER DEFAULT 10 CHECK (priority > 0),
+    campaign_instance_id INTEGER,
+    email_template TEXT,
+    sms_template TEXT,
+    scheduler_run_id TEXT,
+    created_at TEXT,
+    updated_at TEXT,
+    UNIQUE(contact_id, email_type, scheduled_send_date)
+)
+"""
+
+# A table with no id column at all; its legacy unique is a separate index.
+NO_ID_DDL = """
+CREATE TABLE email_schedules (
+    contact_id INTEGER NOT NULL,
+    email_type TEXT NOT NULL,
+    scheduled_send_date TEXT NOT NULL,
+    scheduled_send_time TEXT DEFAULT '08:30:00',
+    status TEXT NOT NULL DEFAULT 'pre-scheduled',
+    skip_reason TEXT,
+    priority INTEGER DEFAULT 10,
+    campaign_instance_id INTEGER,
+    email_template TEXT,
+    sms_template TEXT,
+    scheduler_run_id TEXT,
+    created_at TEXT,
+    updated_at TEXT
+)
+"""
+
+# That table as an earlier migration left it: a plain id, NULL on every row.
+NULL_ID_DDL = """
+CREATE TABLE email_schedules (
+    contact_id INTEGER NOT NULL,
+    email_type TEXT NOT NULL,
+    scheduled_send_date TEXT NOT NULL,
+    scheduled_send_time TEXT DEFAULT '08:30:00',
+    status TEXT NOT NULL DEFAULT 'pre-scheduled',
+    skip_reason TEXT,
+    priority INTEGER DEFAULT 10,
+    campaign_instance_id INTEGER,
+    email_template TEXT,
+    sms_template TEXT,
+    scheduler_run_id TEXT,
+    created_at TEXT,
+    updated_at TEXT,
+    id INTEGER
+)
+"""
+
+# A table keyed by (contact, type, date) itself instead of an id.
+COMPOSITE_KEY_DDL = """
+CREATE TABLE email_schedules (
+    contact_id INTEGER NOT NULL,
+    email_type TEXT NOT NULL,
+    scheduled_send_date TEXT NOT NULL,
+    scheduled_send_time TEXT DEFAULT '08:30:00',
+    status TEXT NOT NULL DEFAULT 'pre-scheduled',
+    skip_reason TEXT,
+    priority INTEGER DEFAULT 10,
+    campaign_instance_id INTEGER,
+    email_template TEXT,
+    sms_template TEXT,
+    scheduler_run_id TEXT,
+    created_at TEXT,
+    updated_at TEXT,
+    PRIMARY KEY (contact_id, email_type, scheduled_send_date)
+)
+"""
+
+# A table whose id is INT, not INTEGER: a primary key, but no alias of the
+# rowid, so rows inserted without an id get NULL.
+INT_KEY_DDL = """
+CREATE TABLE email_schedules (
+    id INT PRIMARY KEY,
+    contact_id INTEGER NOT NULL,
+    email_type TEXT NOT NULL,
+    scheduled_send_date TEXT NOT NULL,
+    scheduled_send_time TEXT DEFAULT '08:30:00',
+    status TEXT NOT NULL DEFAULT 'pre-scheduled',
+    skip_reason TEXT,
+    priority INTEGER DEFAULT 10,
+    campaign_instance_id INTEGER,
+    email_template TEXT,
+    sms_template TEXT,
+    scheduler_run_id TEXT,
+    created_at TEXT,
+    updated_at TEXT
+)
+"""
+
+# The tracking system's click log: its foreign key names email_schedules and
+# would delete the clicks of a deleted schedule.
+CLICKS_DDL = """
+CREATE TABLE tracking_clicks (
+    id INTEGER PRIMARY KEY,
+    contact_id INTEGER NOT NULL,
+    email_schedule_id INTEGER REFERENCES email_schedules(id) ON DELETE CASCADE,
+    url TEXT,
+    clicked_at TEXT NOT NULL
+)
+"""
+# A reporting tool's view of the emails still to send.
+PENDING_VIEW = (
+    "CREATE VIEW pending AS SELECT * FROM email_schedules "
+    "WHERE status = 'pre-scheduled'"
+)
+
+# A sending system that keeps its own queue and shows it to the scheduler as
+# a view named email_schedules, which ALTER TABLE cannot complete.
+SENDER_QUEUE_DDL = """
+CREATE TABLE sender_queue (
+    id INTEGER PRIMARY KEY,
+    contact_id INTEGER NOT NULL,
+    email_type TEXT NOT NULL,
+    scheduled_send_date TEXT NOT NULL,
+    status TEXT NOT NULL
+)
+"""
+SENDER_QUEUE_VIEW = "CREATE VIEW email_schedules AS SELECT * FROM sender_queue"
+
+SHAPES = {
+    "no timestamps": (NO_TIMESTAMPS_DDL,),
+    "loose definitions": (LOOSE_DDL,),
+    "no id": (NO_ID_DDL, LEGACY_UNIQUE_INDEX),
+    "null id": (NULL_ID_DDL,),
+    "composite key": (COMPOSITE_KEY_DDL,),
+    "int key": (INT_KEY_DDL,),
+}
+UNKEYED = ["no id", "null id", "composite key", "int key"]
+
 # Rows an older scheduler and the sending system left behind.
 LEGACY_ROWS = [
     # (contact, type, date, status, reason, campaign instance)
@@ -105,6 +266,22 @@ def make_legacy(path: Path, shape: str) -> Path:
             conn.execute(INDEX_SHAPE_DDL)
             conn.execute(LEGACY_UNIQUE_INDEX)
     _insert_legacy_rows(path)
+    return path
+
+
+def make_shape(path: Path, ddl: str, *statements: str) -> Path:
+    """Return an org database whose email_schedules is `ddl`, with LEGACY_ROWS."""
+    generate_org(path, 200, seed=5)
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("DROP TABLE email_schedules")
+        for sql in (ddl, *statements):
+            conn.execute(sql)
+        conn.executemany(
+            "INSERT INTO email_schedules (contact_id, email_type, "
+            "scheduled_send_date, status, skip_reason, campaign_instance_id) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            LEGACY_ROWS,
+        )
     return path
 
 
@@ -251,6 +428,18 @@ class TestMigration:
         names = {row[1] for row in query(legacy, "PRAGMA index_list(email_schedules)")}
         assert "idx_sender_pickup" in names
 
+    def test_triggers_of_the_sender_survive(self, legacy: Path) -> None:
+        with closing(sqlite3.connect(legacy)) as conn, conn:
+            conn.execute("CREATE TABLE status_log (schedule_id INTEGER, status TEXT)")
+            conn.execute(
+                "CREATE TRIGGER log_status AFTER UPDATE OF status ON email_schedules "
+                "BEGIN INSERT INTO status_log VALUES (new.id, new.status); END"
+            )
+        migrate(legacy)
+        with closing(sqlite3.connect(legacy)) as conn, conn:
+            conn.execute("UPDATE email_schedules SET status = 'sent' WHERE id = 4")
+        assert query(legacy, "SELECT * FROM status_log") == [(4, "sent")]
+
     def test_run_migrates_then_keeps_the_schema(self, legacy: Path) -> None:
         before = legacy_rows(legacy)
         run_json(legacy, TODAY)
@@ -265,6 +454,218 @@ class TestMigration:
         run_json(legacy, TODAY)
         assert schema_snapshot(legacy) == master
         assert duplicate_identities(legacy) == []
+
+
+class TestLegacyShapes:
+    """Every legacy shape migrates once, and then is current."""
+
+    @pytest.fixture(params=list(SHAPES))
+    def shaped(self, request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+        return make_shape(tmp_path / "org.sqlite3", *SHAPES[request.param])
+
+    def test_needs_migration_until_migrated(self, shaped: Path) -> None:
+        assert needs_migration(shaped)
+        migrate(shaped)
+        assert not needs_migration(shaped)
+
+    def test_second_migration_changes_nothing(self, shaped: Path) -> None:
+        migrate(shaped)
+        master = schema_snapshot(shaped)
+        rows = table_rows(shaped, "email_schedules")
+        migrate(shaped)
+        assert schema_snapshot(shaped) == master
+        assert table_rows(shaped, "email_schedules") == rows
+
+
+class TestTimestampsAreAdded:
+    """A table with rows gets created_at and updated_at without a default."""
+
+    @pytest.fixture
+    def untimed(self, tmp_path: Path) -> Path:
+        return make_shape(tmp_path / "org.sqlite3", NO_TIMESTAMPS_DDL)
+
+    def test_rows_are_kept_without_timestamps(self, untimed: Path) -> None:
+        legacy = ", ".join(columns(untimed, "email_schedules"))
+        before = query(untimed, f"SELECT {legacy} FROM email_schedules ORDER BY id")
+        migrate(untimed)
+        after = query(untimed, f"SELECT {legacy} FROM email_schedules ORDER BY id")
+        assert after == before
+        stamps = "SELECT DISTINCT created_at, updated_at FROM email_schedules"
+        assert query(untimed, stamps) == [(None, None)]
+
+    def test_rows_a_run_writes_are_timestamped(self, untimed: Path) -> None:
+        report = run_json(untimed, TODAY)
+        rows = report["rows"]
+        assert rows["inserted"] > 0
+        mine = "SELECT count(*) FROM email_schedules WHERE scheduler_run_id = ?"
+        run_id = (report["run_id"],)
+        assert scalar(untimed, mine, run_id) == rows["inserted"] + rows["updated"]
+        assert scalar(untimed, f"{mine} AND updated_at IS NULL", run_id) == 0
+        # Only the older rows the run moved were written before timestamps.
+        unstamped = scalar(untimed, f"{mine} AND created_at IS NULL", run_id)
+        assert unstamped == rows["updated"]
+
+
+class TestFailures:
+    def test_name_the_table_the_column_and_the_fix(self, tmp_path: Path) -> None:
+        path = tmp_path / "org.sqlite3"
+        generate_org(path, 200, seed=5)
+        with closing(sqlite3.connect(path)) as conn, conn:
+            conn.execute("DROP TABLE email_schedules")
+            conn.execute(SENDER_QUEUE_DDL)
+            conn.execute(SENDER_QUEUE_VIEW)
+        before = schema_snapshot(path)
+        message = (
+            "adding column scheduled_send_time to table email_schedules failed: "
+            "Cannot add a column to a view. Nothing was changed; add it yourself "
+            "(ALTER TABLE email_schedules ADD COLUMN scheduled_send_time TEXT "
+            "DEFAULT '08:30:00'), then run again"
+        )
+        with pytest.raises(DatabaseError) as caught:
+            migrate(path)
+        assert str(caught.value) == message
+        assert schema_snapshot(path) == before
+        outcome = cli("run", path, "--today", TODAY)
+        assert (outcome.exit_code, outcome.stderr) == (1, f"Error: {message}\n")
+
+
+class TestRebuildKeepsReferences:
+    """Views and other tables' foreign keys still name email_schedules."""
+
+    @pytest.fixture
+    def referenced(self, tmp_path: Path) -> Path:
+        path = make_legacy(tmp_path / "org.sqlite3", "table")
+        with closing(sqlite3.connect(path)) as conn, conn:
+            conn.execute(CLICKS_DDL)
+            conn.execute(PENDING_VIEW)
+            conn.execute(
+                "INSERT INTO tracking_clicks (contact_id, email_schedule_id, "
+                "clicked_at) VALUES (1, 1, '2025-04-20 14:00:00')"
+            )
+        return path
+
+    @pytest.mark.parametrize("enforced", [False, True], ids=["fk off", "fk on"])
+    def test_foreign_keys_and_views_work(
+        self, referenced: Path, enforced: bool
+    ) -> None:
+        definitions = (
+            "SELECT name, sql FROM sqlite_master "
+            "WHERE name IN ('tracking_clicks', 'pending') ORDER BY name"
+        )
+        before = query(referenced, definitions)
+        click = (
+            "INSERT INTO tracking_clicks (contact_id, email_schedule_id, "
+            "clicked_at) VALUES (2, ?, '2026-06-01 09:00:00')"
+        )
+        conn = connect(referenced)
+        try:
+            conn.execute(f"PRAGMA foreign_keys = {int(enforced)}")
+            schema.migrate(conn)
+            assert conn.execute("PRAGMA foreign_keys").fetchone() == (enforced,)
+            conn.execute("PRAGMA foreign_keys = ON")
+            assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+            conn.execute(click, (3,))
+            with pytest.raises(sqlite3.IntegrityError):
+                conn.execute(click, (999,))  # no such schedule
+        finally:
+            conn.close()
+        assert query(referenced, definitions) == before
+        assert query(referenced, "SELECT email_schedule_id FROM tracking_clicks") == [
+            (1,),  # the click from before the rebuild
+            (3,),
+        ]
+        pending = [
+            (i + 1,) for i, r in enumerate(LEGACY_ROWS) if r[3] == "pre-scheduled"
+        ]
+        assert query(referenced, "SELECT id FROM pending ORDER BY id") == pending
+
+
+class TestRebuildKeepsDefinitions:
+    """Only the legacy unique goes; every column keeps its own definition."""
+
+    @pytest.fixture
+    def loose(self, tmp_path: Path) -> Path:
+        path = make_shape(tmp_path / "org.sqlite3", LOOSE_DDL)
+        with closing(sqlite3.connect(path)) as conn, conn:
+            # The sending system cleared the status of one row.
+            conn.execute("UPDATE email_schedules SET status = NULL WHERE id = 8")
+        return path
+
+    def test_rows_without_status_are_kept(self, loose: Path) -> None:
+        legacy = ", ".join(columns(loose, "email_schedules"))
+        before = query(loose, f"SELECT {legacy} FROM email_schedules ORDER BY id")
+        migrate(loose)
+        after = query(loose, f"SELECT {legacy} FROM email_schedules ORDER BY id")
+        assert after == before
+        assert scalar(loose, "SELECT status FROM email_schedules WHERE id = 8") is None
+
+    def test_columns_keep_their_definitions(self, loose: Path) -> None:
+        definitions = "PRAGMA table_info(email_schedules)"
+        before = query(loose, definitions)
+        migrate(loose)
+        assert query(loose, definitions)[: len(before)] == before
+        assert query(loose, "PRAGMA foreign_key_list(email_schedules)")[0][2:5] == (
+            "contacts",
+            "contact_id",
+            "id",
+        )
+        with (
+            closing(sqlite3.connect(loose)) as conn,
+            pytest.raises(sqlite3.IntegrityError, match="CHECK"),
+        ):
+            conn.execute("UPDATE email_schedules SET priority = 0 WHERE id = 1")
+        assert list(unique_indexes(loose)) == ["idx_email_schedules_identity"]
+
+
+class TestIntegerKey:
+    """A table without an integer id gets one: every write addresses rows by id."""
+
+    @pytest.fixture(params=UNKEYED)
+    def unkeyed(self, request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+        return make_shape(tmp_path / "org.sqlite3", *SHAPES[request.param])
+
+    def test_rows_get_their_rowid_as_id(self, unkeyed: Path) -> None:
+        fields = "contact_id, email_type, scheduled_send_date, status"
+        before = query(
+            unkeyed, f"SELECT rowid, {fields} FROM email_schedules ORDER BY rowid"
+        )
+        migrate(unkeyed)
+        assert (
+            query(unkeyed, f"SELECT id, {fields} FROM email_schedules ORDER BY id")
+            == before
+        )
+        keys = [
+            row[1:3]
+            for row in query(unkeyed, "PRAGMA table_info(email_schedules)")
+            if row[5]
+        ]
+        assert keys == [("id", "INTEGER")]
+        with closing(sqlite3.connect(unkeyed)) as conn, conn:
+            cursor = conn.execute(
+                "INSERT INTO email_schedules (contact_id, email_type, "
+                "scheduled_send_date) VALUES (11, 'birthday', '2027-04-01')"
+            )
+            assert cursor.lastrowid == len(LEGACY_ROWS) + 1
+
+    def test_ids_the_rows_have_are_kept(self, tmp_path: Path) -> None:
+        path = make_shape(tmp_path / "org.sqlite3", INT_KEY_DDL)
+        with closing(sqlite3.connect(path)) as conn, conn:
+            conn.execute("UPDATE email_schedules SET id = 100 + rowid")
+        ids = "SELECT id, contact_id FROM email_schedules ORDER BY id"
+        before = query(path, ids)
+        migrate(path)
+        assert query(path, ids) == before
+
+    def test_a_second_run_changes_nothing(self, unkeyed: Path) -> None:
+        assert run_json(unkeyed, TODAY)["rows"]["inserted"] > 0
+        outcome = cli("run", unkeyed, "--today", TODAY, "--json")
+        assert outcome.exit_code == 0, outcome.stderr
+        rows = outcome.json()["rows"]
+        changes = ("inserted", "updated", "deleted", "conflicts")
+        assert {key: rows[key] for key in changes} == dict.fromkeys(changes, 0)
+        assert duplicate_identities(unkeyed) == []
+        nulls = "SELECT count(*) FROM email_schedules WHERE id IS NULL"
+        assert scalar(unkeyed, nulls) == 0
 
 
 class TestLegacyRowsAreAdopted:

@@ -5,16 +5,24 @@ missing (tables, columns, indexes) and never rewrites data it does not
 own: the contacts table is only ever read. The one structural change is to
 `email_schedules`: a legacy unique constraint on (contact, type, date)
 forbids two campaign instances of one type on one day, so it is replaced by
-a unique index on the identity of an email. The campaign tables are created
-or completed like the others: databases made before a column existed get it
-with its default.
+a unique index on the identity of an email, and a table without an integer
+`id` key gets one, since every write addresses rows by id. The campaign
+tables are created or completed like the others: databases made before a
+column existed get it with its default.
+
+A failure rolls the whole migration back and is reported as a
+`DatabaseError` that names the table (and column) and the fix.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from email_scheduler.errors import DatabaseError
 from email_scheduler.store.database import transaction
 
 log = logging.getLogger("email_scheduler")
@@ -222,12 +230,29 @@ def table_columns(conn: sqlite3.Connection, table: str) -> list[str]:
     return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
 
 
+_NON_CONSTANT_DEFAULT = re.compile(r"\s*DEFAULT\s+(CURRENT_\w+|\(.*\))", re.I)
+
+
 def _addable(kind: str) -> str:
-    # ALTER TABLE ADD COLUMN refuses PRIMARY KEY, UNIQUE and NOT NULL without
-    # a default; those constraints only matter for tables created fresh.
+    # ALTER TABLE ADD COLUMN refuses PRIMARY KEY, UNIQUE, NOT NULL without a
+    # default and, on a table with rows, a default that is not a constant;
+    # those only matter for tables created fresh (the writer sets the
+    # timestamps itself).
+    kind = _NON_CONSTANT_DEFAULT.sub("", kind)
     for word in ("PRIMARY KEY AUTOINCREMENT", "PRIMARY KEY", "UNIQUE", "NOT NULL"):
         kind = kind.replace(word, "")
     return " ".join(kind.split())
+
+
+@contextmanager
+def _reported(action: str, fix: str) -> Iterator[None]:
+    """Turn a SQLite failure of `action` into a DatabaseError that says `fix`."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise DatabaseError(
+            f"{action} failed: {exc}. Nothing was changed; {fix}, then run again"
+        ) from exc
 
 
 def _add_missing_columns(
@@ -235,8 +260,14 @@ def _add_missing_columns(
 ) -> None:
     present = set(table_columns(conn, table))
     for column, kind in columns.items():
-        if column not in present:
-            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {_addable(kind)}")
+        if column in present:
+            continue
+        definition = f"{column} {_addable(kind)}".strip()
+        with _reported(
+            f"adding column {column} to table {table}",
+            f"add it yourself (ALTER TABLE {table} ADD COLUMN {definition})",
+        ):
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {definition}")
 
 
 def _foreign_unique_indexes(conn: sqlite3.Connection) -> list[tuple[str, str]]:
@@ -249,28 +280,197 @@ def _foreign_unique_indexes(conn: sqlite3.Connection) -> list[tuple[str, str]]:
     ]
 
 
-def _column_definitions(conn: sqlite3.Connection) -> dict[str, str]:
-    """Return our column definitions plus every other column the table has."""
-    columns = dict(EMAIL_SCHEDULES_COLUMNS)
-    for _, name, kind, notnull, default, _pk, _hidden in conn.execute(
-        "PRAGMA table_xinfo(email_schedules)"
-    ):
-        if name not in columns:
-            definition = kind or ""
-            definition += " NOT NULL" if notnull else ""
-            definition += f" DEFAULT {default}" if default is not None else ""
-            columns[name] = definition.strip()
-    return columns
+def _has_integer_id(conn: sqlite3.Connection) -> bool:
+    """Return whether email_schedules is keyed by `id INTEGER PRIMARY KEY`."""
+    keys = [
+        (row[1].lower(), row[2].upper())
+        for row in conn.execute("PRAGMA table_info(email_schedules)")
+        if row[5]
+    ]
+    return keys == [("id", "INTEGER")]
 
 
-def _rebuild_email_schedules(conn: sqlite3.Connection, dropped: set[str]) -> None:
-    """Recreate email_schedules without its table-level unique constraint.
+def _needs_rebuild(conn: sqlite3.Connection) -> bool:
+    """Return whether email_schedules must be rebuilt rather than altered."""
+    in_table = any(origin == "u" for _, origin in _foreign_unique_indexes(conn))
+    return in_table or not _has_integer_id(conn)
 
-    Every column, row, id, index (but the dropped unique ones), trigger and
-    the AUTOINCREMENT counter survive; only the constraint goes.
+
+_TOKENS = re.compile(
+    r"""--[^\n]*|/\*.*?(?:\*/|\Z)|'(?:[^']|'')*'|"(?:[^"]|"")*"|`(?:[^`]|``)*`"""
+    r"""|\[[^\]]*\]|\s+|[(),]|[^\s(),'"`\[]+""",
+    re.S,
+)
+_TABLE_CONSTRAINTS = {"CONSTRAINT", "PRIMARY", "UNIQUE", "CHECK", "FOREIGN"}
+_COLUMN_CONSTRAINTS = {
+    *_TABLE_CONSTRAINTS,
+    *("NOT", "NULL", "DEFAULT", "COLLATE", "REFERENCES", "GENERATED", "AS"),
+}
+_REBUILT = "email_schedules_rebuilt"
+
+Tokens = list[str]
+
+
+def _words(tokens: Tokens) -> list[str]:
+    return [token.upper() for token in tokens if not token.isspace()]
+
+
+def _table_items(sql: str) -> tuple[list[Tokens], str]:
+    """Return the definitions in a CREATE TABLE, as tokens, and its table options.
+
+    Definitions are columns and table constraints; the options are what
+    follows the closing parenthesis (WITHOUT ROWID, STRICT). Comments go.
     """
-    present = table_columns(conn, "email_schedules")
-    columns = _column_definitions(conn)
+    tokens = [t for t in _TOKENS.findall(sql) if not t.startswith(("--", "/*"))]
+    start = tokens.index("(") + 1
+    items: list[Tokens] = [[]]
+    depth = 1
+    for at, token in enumerate(tokens[start:], start):
+        depth += (token == "(") - (token == ")")
+        if depth == 0:
+            return items, "".join(tokens[at + 1 :])
+        if token == "," and depth == 1:
+            items.append([])
+        else:
+            items[-1].append(token)
+    raise DatabaseError(f"cannot read the definition of email_schedules: {sql}")
+
+
+def _kind(tokens: Tokens) -> str:
+    """Return the keyword a constraint starts with, past its CONSTRAINT name."""
+    words = _words(tokens)
+    return words[2] if words[0] == "CONSTRAINT" and len(words) > 2 else words[0]
+
+
+def _clauses(column: Tokens) -> list[Tokens]:
+    """Split a column definition into its name and type, then its constraints."""
+    clauses: list[Tokens] = [[]]
+    depth = 0
+    for token in column:
+        depth += (token == "(") - (token == ")")
+        words = _words(clauses[-1])
+        named = words[:1] == ["CONSTRAINT"] and len(words) <= 2
+        if depth == 0 and words and not named and token.upper() in _COLUMN_CONSTRAINTS:
+            clauses.append([])
+        clauses[-1].append(token)
+    return clauses
+
+
+def _without(column: Tokens, dropped: set[str]) -> str:
+    """Return a column definition without its constraints of the `dropped` kinds."""
+    name, *constraints = _clauses(column)
+    kept = [name, *(c for c in constraints if _kind(c) not in dropped)]
+    return "".join(token for clause in kept for token in clause).strip()
+
+
+def _column_name(column: Tokens) -> str:
+    name = next(token for token in column if not token.isspace())
+    return (name[1:-1] if name[0] in "\"'`[" else name).lower()
+
+
+def _rebuilt_table(conn: sqlite3.Connection, keyed: bool) -> str:
+    """Return the CREATE TABLE of email_schedules rebuilt under another name.
+
+    Every column and table constraint keeps its own definition, but unique
+    constraints go. A table without an integer key (not `keyed`) gets ours,
+    in place of any other primary key and of a plain `id` column (one an
+    older migration added).
+    """
+    (sql,) = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+        ("email_schedules",),
+    ).fetchone()
+    items, options = _table_items(sql)
+    dropped = {"UNIQUE"} if keyed else {"UNIQUE", "PRIMARY"}
+    key = [] if keyed else [f"id {EMAIL_SCHEDULES_COLUMNS['id']}"]
+    columns = [
+        _without(item, dropped)
+        for item in items
+        if _kind(item) not in _TABLE_CONSTRAINTS
+        and (keyed or _column_name(item) != "id")
+    ]
+    constraints = [
+        "".join(item).strip()
+        for item in items
+        if _kind(item) in _TABLE_CONSTRAINTS - dropped
+    ]
+    body = ",\n    ".join(key + columns + constraints)
+    return f"CREATE TABLE {_REBUILT} (\n    {body}\n){options}"
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _usable_ids(conn: sqlite3.Connection) -> bool:
+    """Return whether every row has an integer id of its own (keyed or not)."""
+    columns = {c.lower() for c in table_columns(conn, "email_schedules")}
+    if "id" not in columns:
+        return False
+    (usable,) = conn.execute(
+        "SELECT count(*) = sum(typeof(id) = 'integer') "
+        "AND count(*) = count(DISTINCT id) FROM email_schedules"
+    ).fetchone()
+    return bool(usable)
+
+
+def _copy_rows(conn: sqlite3.Connection) -> None:
+    """Copy every row into the rebuilt table, keeping the ids the rows have.
+
+    Rows without usable ids (none, NULL or repeated) get their rowid, the
+    number SQLite already gave each row.
+    """
+    columns = [c for c in table_columns(conn, "email_schedules") if c.lower() != "id"]
+    names = ", ".join(["id", *map(_quoted, columns)])
+    key = "id" if _usable_ids(conn) else "rowid"
+    values = ", ".join([key, *map(_quoted, columns)])
+    conn.execute(
+        f"INSERT INTO {_REBUILT} ({names}) SELECT {values} FROM email_schedules"
+    )
+
+
+def _carry_sequence(conn: sqlite3.Connection, seq: int | None) -> None:
+    # Ids of deleted rows may still be in the sender's logs: the counter keeps
+    # its old value when that is above every id copied.
+    if seq is None:
+        return
+    conn.execute("DELETE FROM sqlite_sequence WHERE name = ?", (_REBUILT,))
+    conn.execute(
+        "INSERT INTO sqlite_sequence (name, seq) "
+        f"SELECT ?, max(?, IFNULL(max(id), 0)) FROM {_REBUILT}",
+        (_REBUILT, seq),
+    )
+
+
+def _rename_into_place(conn: sqlite3.Connection) -> None:
+    # The modern RENAME re-checks every view and trigger, and those naming the
+    # dropped email_schedules would fail it; the legacy one leaves their text
+    # and the foreign keys of other tables naming email_schedules as they are.
+    (legacy,) = conn.execute("PRAGMA legacy_alter_table").fetchone()
+    conn.execute("PRAGMA legacy_alter_table = ON")
+    try:
+        conn.execute(f"ALTER TABLE {_REBUILT} RENAME TO email_schedules")
+    finally:
+        conn.execute(f"PRAGMA legacy_alter_table = {int(legacy)}")
+
+
+def _foreign_key_violations(conn: sqlite3.Connection) -> int:
+    return len(conn.execute("PRAGMA foreign_key_check").fetchall())
+
+
+def _rebuild_email_schedules(
+    conn: sqlite3.Connection, dropped: set[str], enforced: bool
+) -> None:
+    """Recreate email_schedules with an integer id and no legacy unique constraint.
+
+    This is SQLite's procedure for schema changes ALTER TABLE cannot make:
+    create the new table under another name, copy, drop the old, rename the
+    new into place, then recreate indexes and triggers. Every column keeps
+    its own definition; every row, id, index (but the dropped unique ones),
+    trigger and the AUTOINCREMENT counter survive. `enforced` says the
+    connection enforced foreign keys, so they are checked before commit.
+    """
+    keyed = _has_integer_id(conn)
     keep = conn.execute(
         "SELECT name, sql FROM sqlite_master WHERE tbl_name = 'email_schedules' "
         "AND type IN ('index', 'trigger') AND sql IS NOT NULL"
@@ -278,32 +478,37 @@ def _rebuild_email_schedules(conn: sqlite3.Connection, dropped: set[str]) -> Non
     sequence = conn.execute(
         "SELECT seq FROM sqlite_sequence WHERE name = 'email_schedules'"
     ).fetchone()
-    conn.execute("ALTER TABLE email_schedules RENAME TO email_schedules_legacy")
-    conn.execute(_create("email_schedules", columns))
-    shared = ", ".join(present)
-    conn.execute(
-        f"INSERT INTO email_schedules ({shared}) "
-        f"SELECT {shared} FROM email_schedules_legacy"
-    )
-    conn.execute("DROP TABLE email_schedules_legacy")
+    violations = _foreign_key_violations(conn) if enforced else 0
+
+    conn.execute(_rebuilt_table(conn, keyed))
+    _copy_rows(conn)
+    _carry_sequence(conn, sequence[0] if sequence else None)
+    conn.execute("DROP TABLE email_schedules")
+    _rename_into_place(conn)
     for name, sql in keep:
         if name not in dropped:
             conn.execute(sql)
-    if sequence:
-        conn.execute(
-            "UPDATE sqlite_sequence SET seq = max(seq, ?) "
-            "WHERE name = 'email_schedules'",
-            sequence,
+
+    if enforced and _foreign_key_violations(conn) > violations:
+        raise DatabaseError(
+            "rebuilding table email_schedules failed: rows of other tables "
+            "would lose the schedule they reference. Nothing was changed; fix "
+            "the rows PRAGMA foreign_key_check lists, then run again"
         )
 
 
-def _replace_legacy_uniques(conn: sqlite3.Connection) -> None:
+def _replace_legacy_constraints(conn: sqlite3.Connection, enforced: bool) -> None:
+    """Give email_schedules an integer id and drop its legacy unique keys."""
     foreign = _foreign_unique_indexes(conn)
-    for name, origin in foreign:
-        if origin == "u":
-            log.info("replacing the legacy unique constraint of email_schedules")
-            _rebuild_email_schedules(conn, {index for index, _ in foreign})
-            return
+    if _needs_rebuild(conn):
+        log.info("rebuilding email_schedules with an id key and no legacy unique")
+        with _reported(
+            "rebuilding table email_schedules",
+            "fix what the error names in the definition or rows of email_schedules",
+        ):
+            _rebuild_email_schedules(conn, {name for name, _ in foreign}, enforced)
+        return
+    for name, _ in foreign:
         log.info("dropping legacy unique index %s of email_schedules", name)
         conn.execute(f"DROP INDEX {name}")
 
@@ -343,15 +548,40 @@ def _ensure_unique_indexes(conn: sqlite3.Connection) -> None:
             conn.execute(f"CREATE INDEX IF NOT EXISTS {name}_lookup ON {target}")
 
 
+@contextmanager
+def _foreign_keys_off(conn: sqlite3.Connection) -> Iterator[bool]:
+    """Suspend foreign key enforcement around a transaction; yield whether it was on.
+
+    Dropping a referenced table with enforcement on would delete (or cascade
+    to) the rows that reference it; the pragma is a no-op inside a
+    transaction, so it is set around one.
+    """
+    (enforced,) = conn.execute("PRAGMA foreign_keys").fetchone()
+    if enforced:
+        conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield bool(enforced)
+    finally:
+        if enforced:
+            conn.execute("PRAGMA foreign_keys = ON")
+
+
 def migrate(conn: sqlite3.Connection) -> None:
     """Create or complete every table and index the scheduler owns."""
-    with transaction(conn):
+    with (
+        _reported(
+            "migrating the scheduler's tables",
+            "check that the database file is writable and intact",
+        ),
+        _foreign_keys_off(conn) as enforced,
+        transaction(conn),
+    ):
         for table, columns in OWNED_TABLES.items():
             conn.execute(_create(table, columns))
             _add_missing_columns(conn, table, columns)
         for table, columns in ENGAGEMENT_TABLES.items():
             conn.execute(_create(table, columns))
-        _replace_legacy_uniques(conn)
+        _replace_legacy_constraints(conn, enforced)
         _ensure_identity_index(conn)
         _ensure_unique_indexes(conn)
         for name, target in INDEXES.items():
@@ -372,7 +602,7 @@ def needs_migration(conn: sqlite3.Connection) -> bool:
             return True
     if not all(table_columns(conn, table) for table in ENGAGEMENT_TABLES):
         return True
-    if _foreign_unique_indexes(conn):
+    if _foreign_unique_indexes(conn) or not _has_integer_id(conn):
         return True
     names = {
         row[0]
