@@ -35,6 +35,7 @@ D = dt.date
 ONE_DAY = dt.timedelta(days=1)
 SEP_16 = D(2026, 9, 16)
 SEP_17 = D(2026, 9, 17)
+PENDING = "pre-scheduled"
 
 
 def capped(
@@ -654,6 +655,34 @@ class TestSmoothing:
         assert max(sends) == NOV_1
         assert min(sends) < NOV_1
         assert outcome.tally["moved_by_smoothing"] == sum(d != NOV_1 for d in sends)
+
+    def test_a_crowded_day_stays_crowded_while_its_emails_go_out(self) -> None:
+        # Seen on Oct 30, six Nov 1 emails crowd that day (soft limit 3) and
+        # spread over Oct 30 .. Nov 3. By Nov 1 the sender took the three of
+        # Oct 30 and 31: they still crowd Nov 1, so the other three keep
+        # their days, although three alone would be no crowd.
+        settings = capped(10)
+        first = plan_of(policies(6), D(2026, 10, 30), settings=settings)
+        sends = first.sends("effective_date")
+        taken = {n for n, day in sends.items() if day < NOV_1}
+        assert len(taken) == 3
+        event = D(2026, 12, 1)
+        rows = [
+            Row(n, "effective_date", event, day, "sent" if n in taken else PENDING)
+            for n, day in sends.items()
+        ]
+        later = plan_of(policies(6), NOV_1, rows, settings)
+        kept = {n: day for n, day in sends.items() if n not in taken}
+        assert later.sends("effective_date") == kept
+        assert set(kept.values()) != {NOV_1}
+
+    def test_a_move_that_is_refused_is_reported(self) -> None:
+        # As in the window case above, without the window where none is.
+        contacts = policies(12, "CA", birth="1950-01-31")
+        outcome = plan_of(contacts, MARCH_1, settings=capped(10))
+        free = plan_of(policies(12), MARCH_1, settings=capped(10))
+        later = sum(day > NOV_1 for day in free.sends("effective_date").values())
+        assert outcome.tally["not_smoothed"] == later > 0
 
     def test_kept_catch_ups_are_not_smoothed(self) -> None:
         # Seen on Nov 2, the Nov 1 emails are catch-ups kept on Nov 3.

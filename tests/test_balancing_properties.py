@@ -170,7 +170,7 @@ def stages(org: Org) -> Stages:
     )
     limits = context.limits
     smoothed = smooth_effective_dates(
-        constrained, check, limits, org.settings, vocabulary, tally
+        constrained, check, limits, context.committed, org.settings, vocabulary, tally
     )
     balanced = enforce_daily_cap(
         smoothed, check, limits, context.committed, org.settings, vocabulary, tally

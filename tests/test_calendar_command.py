@@ -28,6 +28,7 @@ BALANCING_KEYS = {
     "daily_cap",
     "ed_soft_limit",
     "moved_by_smoothing",
+    "not_smoothed",
     "moved_by_cap",
     "skipped_same_day",
     "skipped_frequency",

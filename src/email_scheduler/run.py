@@ -66,6 +66,7 @@ ORG_TIME_ZONE = ZoneInfo("America/Chicago")
 
 TALLY_KEYS = (
     "moved_by_smoothing",
+    "not_smoothed",
     "moved_by_cap",
     "skipped_same_day",
     "skipped_frequency",
@@ -213,7 +214,13 @@ def balance(context: Context, plan: Plan, tally: Counter[str]) -> Plan:
         context.today,
     )
     plan = smooth_effective_dates(
-        plan, check, context.limits, settings, inputs.vocabulary, tally
+        plan,
+        check,
+        context.limits,
+        context.committed,
+        settings,
+        inputs.vocabulary,
+        tally,
     )
     return enforce_daily_cap(
         plan,

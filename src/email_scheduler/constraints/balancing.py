@@ -3,19 +3,20 @@
 The daily cap is a share of the org's eligible contacts, with a floor so a
 small org is not balanced into nonsense. Two stages move emails:
 
-- Smoothing: on a day with more effective-date emails than the soft limit,
-  each of them moves by a stable offset within half the smoothing window
-  either way (never before today): policies cluster on the first of the
-  month, and so do their anniversary emails.
+- Smoothing: on a day that is the ideal date of more effective-date emails
+  than the soft limit, each of them moves by a stable offset within half
+  the smoothing window either way (never before today): policies cluster
+  on the first of the month, and so do their anniversary emails.
 - Cap enforcement: on a day with more than cap * overage_threshold emails,
   the `cap` highest-priority emails stay and the rest move forward to the
   next days with spare capacity, at most `cap_lookahead_days` ahead.
 
 Every move is checked by `MoveCheck` (windows, one email a day, frequency
 limit, latest useful date); an email that cannot move stays, and is
-counted. Dates kept from an existing row (catch-ups) never move, so dates do
-not creep from run to run. Ties are broken by kind and contact id, so the
-same inputs always give the same dates.
+counted (`not_smoothed`, `left_over_cap`). Dates kept from an existing
+row (catch-ups) never move, so dates do not creep from run to run. Ties
+are broken by kind and contact id, so the same inputs always give the
+same dates.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from email_scheduler.calendar import Ints, stable_offset
+from email_scheduler.calendar import MISSING, Ints, stable_offset
 from email_scheduler.config import Settings
 from email_scheduler.constraints.occupancy import Committed, MoveCheck, sorting_rank
 from email_scheduler.plan import Plan, Vocabulary
@@ -73,14 +74,25 @@ def smooth_effective_dates(
     plan: Plan,
     check: MoveCheck,
     limits: Limits,
+    committed: Committed,
     settings: Settings,
     vocabulary: Vocabulary,
     tally: Counter[str],
 ) -> Plan:
-    """Return the plan with clustered effective-date emails spread out."""
+    """Return the plan with clustered effective-date emails spread out.
+
+    A day is crowded when more effective-date emails than the soft limit
+    have it as their ideal date, counting those the sender already holds
+    (sent early by an earlier run's smoothing, say): so a day stays crowded
+    while its emails go out, and the ones still planned keep their offsets
+    from run to run. Kept dates (catch-ups) are never moved.
+    """
     kind = vocabulary.kind(EFFECTIVE_DATE)
     movable = (plan.kind == kind) & ~plan.skipped & ~plan.kept
-    days, counts = np.unique(plan.send[movable], return_counts=True)
+    handed = committed.event[committed.kind == kind]
+    handed = handed[handed != MISSING] - settings.timing.effective_date_days_before
+    ideal = np.concatenate([plan.send[movable], handed[handed >= check.today]])
+    days, counts = np.unique(ideal, return_counts=True)
     crowded = days[counts > limits.ed_soft_limit]
     rows = np.flatnonzero(movable & np.isin(plan.send, crowded))
     if not len(rows):
@@ -94,6 +106,7 @@ def smooth_effective_dates(
     rows, target = rows[moving], target[moving]
     allowed = check.allowed(plan, rows, target)
     tally["moved_by_smoothing"] += int(allowed.sum())
+    tally["not_smoothed"] += int((~allowed).sum())
     plan = plan.with_(send=plan.send.copy())
     _move(plan, check, rows[allowed], target[allowed])
     return plan

@@ -73,6 +73,8 @@ class Committed:
     day: Days
     kind: Ints
     """Non-follow-up emails, which count toward 8.1 and 8.2."""
+    event: Days
+    """Their event dates (MISSING where a row has none)."""
     volume: Days
     """Days of every owned email, follow-ups too, which count in daily volume."""
 
@@ -96,6 +98,7 @@ class Committed:
             existing.contact_id[counted],
             existing.send[counted],
             existing.kind[counted],
+            existing.event[counted],
             existing.send[owned],
         )
 
