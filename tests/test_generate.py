@@ -291,6 +291,17 @@ class TestSentHistory:
             assert 0.04 * sent < answers.fetchone()[0] < 0.16 * sent
             assert 0.6 * sent < follow_ups.fetchone()[0] < 0.9 * sent
 
+    def test_row_stamps_follow_the_send_dates(self, history: Path) -> None:
+        # Stamps from the clock made the file's bytes depend on when it was
+        # generated; created before the send day, updated when it went out.
+        with sqlite3.connect(history) as connection:
+            wrong = connection.execute(
+                "SELECT count(*) FROM email_schedules WHERE created_at IS NULL "
+                "OR created_at >= scheduled_send_date "
+                "OR substr(updated_at, 1, 10) != scheduled_send_date"
+            ).fetchone()[0]
+        assert wrong == 0
+
     def test_same_seed_same_history(self, tmp_path: Path, history: Path) -> None:
         again = tmp_path / "again.db"
         generate_org(again, CONTACTS, seed=7, history_until=UNTIL)

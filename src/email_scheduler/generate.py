@@ -307,6 +307,8 @@ MALFORMED_ANSWER_PERCENT = 5
 """Of the answers: metadata cut short, as a buggy form handler leaves it."""
 FOLLOW_UP_SENT_PERCENT = 80
 """Of the emails sent three or more days before: their follow-up went too."""
+PLANNED_DAYS_AHEAD = 30
+"""A history email's row was created this many days before it went out."""
 
 
 _MULTIPLIERS = (2654435761, 2246822519, 3266489917, 668265263, 374761393)
@@ -329,7 +331,9 @@ def _write_history(path: Path, until: dt.date, seed: int) -> None:
     email, no suppressed status, a state without exclusion rules. Some
     recipients clicked or answered the health questions within two days;
     most emails of three days ago or more already had their follow-up
-    (written as an older scheduler did, without a parent id).
+    (written as an older scheduler did, without a parent id). Row stamps
+    follow from the send dates, not the clock, so a seed always gives the
+    same file.
     """
     window_states = ", ".join(f"'{rule.state}'" for rule in DEFAULT_STATE_RULES)
     year = until.year
@@ -346,8 +350,10 @@ def _write_history(path: Path, until: dt.date, seed: int) -> None:
             f"""
             INSERT INTO email_schedules (contact_id, email_type,
                 scheduled_send_date, status, priority, email_template,
-                actual_send_datetime)
-            SELECT id, 'birthday', day, 'sent', 10, 'birthday', day || ' 13:30:00'
+                actual_send_datetime, created_at, updated_at)
+            SELECT id, 'birthday', day, 'sent', 10, 'birthday', day || ' 13:30:00',
+                date(day, '-{PLANNED_DAYS_AHEAD} days') || ' 06:00:00',
+                day || ' 13:30:00'
             FROM (
                 SELECT c.id, date(y.year || substr(c.birth_date, 5, 6), '-14 days')
                     AS day
@@ -387,9 +393,11 @@ def _write_history(path: Path, until: dt.date, seed: int) -> None:
         )
         connection.execute(
             "INSERT INTO email_schedules (contact_id, email_type, "
-            "scheduled_send_date, status, priority, email_template) "
-            "SELECT contact_id, 'followup_1_cold', date(scheduled_send_date, "
-            "'+2 days'), 'sent', priority, 'followup_1_cold' "
+            "scheduled_send_date, status, priority, email_template, created_at, "
+            "updated_at) SELECT contact_id, 'followup_1_cold', "
+            "date(scheduled_send_date, '+2 days'), 'sent', priority, "
+            "'followup_1_cold', date(scheduled_send_date, '+1 day') || ' 06:00:00', "
+            "date(scheduled_send_date, '+2 days') || ' 13:30:00' "
             f"{sent} AND email_type = 'birthday' "
             "AND scheduled_send_date <= date(:until, '-3 days') "
             f"AND {followed} < {FOLLOW_UP_SENT_PERCENT}",
