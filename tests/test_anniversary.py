@@ -17,8 +17,8 @@ import pytest
 from email_scheduler.calendar import MISSING, from_days, to_days
 from email_scheduler.config import Organization, Settings
 from email_scheduler.contacts import build_contacts
+from email_scheduler.pipeline import Inputs, build_plan
 from email_scheduler.plan import Vocabulary
-from email_scheduler.run import Inputs, build_plan
 from email_scheduler.store.reader import ExistingRows
 
 D = dt.date

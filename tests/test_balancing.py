@@ -19,7 +19,7 @@ from email_scheduler.calendar import to_days
 from email_scheduler.config import LoadBalancing, Settings
 from email_scheduler.constraints.balancing import Limits
 from email_scheduler.constraints.occupancy import MoveCheck
-from email_scheduler.run import Context, balance
+from email_scheduler.pipeline import Context, balance
 from test_anniversary import Contact, Row
 from test_conflicts import (
     AEP_2026,
@@ -560,7 +560,7 @@ class TestMoveCheck:
         context = Context.of(inputs, settings, to_days(TODAY))
         check = MoveCheck(
             plan,
-            inputs.contacts,
+            inputs.contacts.state,
             context.dates,
             context.rules,
             settings,

@@ -27,14 +27,14 @@ from email_scheduler.constraints.balancing import (
 )
 from email_scheduler.constraints.occupancy import MoveCheck
 from email_scheduler.contacts import build_contacts
-from email_scheduler.plan import Plan, Vocabulary
-from email_scheduler.run import (
+from email_scheduler.pipeline import (
     Context,
     Inputs,
     build_plan,
     constrain,
     plan_emails,
 )
+from email_scheduler.plan import Plan, Vocabulary
 from test_anniversary import Row, existing_rows
 from test_conflicts import as_rows
 from test_properties import (
@@ -160,7 +160,7 @@ def stages(org: Org) -> Stages:
     constrained = constrain(context, plan_emails(context), tally)
     check = MoveCheck(
         constrained,
-        inputs.contacts,
+        inputs.contacts.state,
         context.dates,
         context.rules,
         org.settings,

@@ -19,6 +19,7 @@ import pytest
 from email_scheduler.calendar import MISSING, from_days, to_days
 from email_scheduler.config import Organization, Settings
 from email_scheduler.contacts import build_contacts
+from email_scheduler.pipeline import Inputs, build_plan
 from email_scheduler.plan import Vocabulary
 from email_scheduler.planners.campaigns import (
     NO_KNOWN_STATE,
@@ -28,7 +29,6 @@ from email_scheduler.planners.campaigns import (
     enrollment_statuses,
 )
 from email_scheduler.planners.frozen import planned_kinds
-from email_scheduler.run import Inputs, build_plan
 from email_scheduler.store.campaigns import (
     ENROLLMENT_STATUSES,
     CampaignInstance,

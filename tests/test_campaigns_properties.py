@@ -27,8 +27,8 @@ from email_scheduler.campaigns import (
 from email_scheduler.config import Settings
 from email_scheduler.contacts import build_contacts
 from email_scheduler.errors import CampaignError
+from email_scheduler.pipeline import Inputs, build_plan
 from email_scheduler.plan import Plan, Vocabulary, empty_plan
-from email_scheduler.run import Inputs, build_plan
 from email_scheduler.store.campaigns import Campaigns, CampaignType
 from email_scheduler.store.reader import ExistingRows
 from test_campaigns import Person, campaigns, contacts_table, instance

@@ -26,8 +26,8 @@ from email_scheduler.config import Settings
 from email_scheduler.constraints.conflicts import resolve_same_day
 from email_scheduler.constraints.occupancy import Committed
 from email_scheduler.contacts import build_contacts
+from email_scheduler.pipeline import Inputs, build_plan
 from email_scheduler.plan import NONE, Plan, Vocabulary
-from email_scheduler.run import Inputs, build_plan
 from test_anniversary import Contact, Row, contacts_table, existing_rows
 
 D = dt.date

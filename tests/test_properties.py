@@ -20,8 +20,8 @@ import oracle
 from email_scheduler.calendar import from_days, to_days
 from email_scheduler.config import Settings
 from email_scheduler.contacts import build_contacts
+from email_scheduler.pipeline import Inputs, build_plan
 from email_scheduler.plan import Plan, Vocabulary
-from email_scheduler.run import Inputs, build_plan
 from email_scheduler.store.reader import ExistingRows
 
 DEFAULTS = Settings()

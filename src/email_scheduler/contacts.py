@@ -38,6 +38,8 @@ FUTURE_BIRTH_DATE = "future_birth_date"
 INVALID_EFFECTIVE_DATE = "invalid_effective_date"
 INVALID_ZIP_CODE = "invalid_zip_code"
 STATE_MISMATCH = "state_mismatch"
+INVALID_TEXT = "invalid_text"
+DUPLICATE_ID = "duplicate_id"
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,15 @@ class DataQuality:
     issue: list[str]
     detail: list[str]
 
+    @staticmethod
+    def concat(parts: list[DataQuality]) -> DataQuality:
+        """Return the issues of every part, in order."""
+        return DataQuality(
+            np.concatenate([p.contact_id for p in parts] or [np.zeros(0, int)]),
+            [issue for p in parts for issue in p.issue],
+            [detail for p in parts for detail in p.detail],
+        )
+
     def counts(self) -> dict[str, int]:
         """Return the number of contacts with each issue."""
         names, counts = np.unique(
@@ -85,7 +96,31 @@ class DataQuality:
         }
 
 
-def _text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+def decode_text(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, Mask]:
+    """Return a binary column as text, and which values were not UTF-8.
+
+    Such values (written by a system with another encoding, say) read as
+    empty. Checking is left to Arrow's cast; only a column that fails it is
+    decoded value by value, to find the culprits.
+    """
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    try:
+        return column.cast(pa.string()), np.zeros(len(column), dtype=bool)
+    except pa.ArrowInvalid:
+        pass
+    bad = np.zeros(len(column), dtype=bool)
+    values: list[str | None] = []
+    for at, value in enumerate(column.to_pylist()):
+        try:
+            values.append(None if value is None else value.decode("utf-8"))
+        except UnicodeDecodeError:
+            bad[at] = True
+            values.append("")
+    return pa.array(values, type=pa.string()), bad
+
+
+def _text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     return pc.utf8_trim_whitespace(column.cast(pa.string()))
 
 
@@ -119,37 +154,55 @@ def resolve_states(
     return resolved.astype(np.int16), zip_present & ~well_formed, mismatch
 
 
+def _unique_ids(ids: Ints) -> Mask:
+    """Return which rows of ascending `ids` are the first with their id."""
+    first = np.ones(len(ids), dtype=bool)
+    first[1:] = ids[1:] != ids[:-1]
+    return first
+
+
 def build_contacts(
     raw: pa.Table, today: int, suppressed_statuses: Iterable[str]
 ) -> tuple[Contacts, DataQuality]:
     """Return typed contacts and their data-quality issues from raw text columns.
 
     `raw` has the columns id, email, zip_code, state, birth_date,
-    effective_date, carrier, failed_underwriting, phone_number, status.
+    effective_date, carrier, failed_underwriting, phone_number, status, in
+    ascending id order, as text or as bytes (decoded here). A contacts table
+    without a primary key may repeat an id: the first row counts, the others
+    are reported.
     """
-    ids = raw.column("id").to_numpy().astype(np.int64)
-    email_ok = _mask(pc.match_substring_regex(_text(raw.column("email")), _EMAIL))
-    status = pc.utf8_lower(_text(raw.column("status")))
+    all_ids = raw.column("id").to_numpy().astype(np.int64)
+    first = _unique_ids(all_ids)
+    repeated = all_ids[~first]
+    if not first.all():
+        raw = raw.filter(pa.array(first))
+    ids = all_ids[first]
+    columns: dict[str, pa.Array] = {}
+    undecodable: list[tuple[str, Mask, str]] = []
+    for name in raw.column_names[1:]:
+        columns[name], bad = decode_text(raw.column(name))
+        undecodable.append((INVALID_TEXT, bad, f"{name} is not UTF-8 text"))
+    email_ok = _mask(pc.match_substring_regex(_text(columns["email"]), _EMAIL))
+    status = pc.utf8_lower(_text(columns["status"]))
     suppressed = _mask(
         pc.is_in(status, value_set=pa.array(sorted(suppressed_statuses)))
     )
-    state, bad_zip, mismatch = resolve_states(
-        raw.column("zip_code"), raw.column("state")
-    )
-    birth, bad_birth = parse_dates(raw.column("birth_date"))
+    state, bad_zip, mismatch = resolve_states(columns["zip_code"], columns["state"])
+    birth, bad_birth = parse_dates(columns["birth_date"])
     future_birth = (birth != MISSING) & (birth > today)
     birth = np.where(future_birth, MISSING, birth)
-    effective, bad_effective = parse_dates(raw.column("effective_date"))
-    failed = pc.utf8_lower(_text(raw.column("failed_underwriting")))
+    effective, bad_effective = parse_dates(columns["effective_date"])
+    failed = pc.utf8_lower(_text(columns["failed_underwriting"]))
 
     contacts = Contacts(
         id=ids,
         state=state,
         birth=birth,
         effective=effective,
-        carrier=pc.utf8_lower(_text(raw.column("carrier"))),
+        carrier=pa.chunked_array([pc.utf8_lower(_text(columns["carrier"]))]),
         failed_underwriting=_mask(pc.is_in(failed, value_set=pa.array(_TRUE))),
-        has_phone=_mask(pc.not_equal(_text(raw.column("phone_number")), "")),
+        has_phone=_mask(pc.not_equal(_text(columns["phone_number"]), "")),
         reachable=email_ok & ~suppressed,
     )
     issues = [
@@ -161,8 +214,16 @@ def build_contacts(
         (INVALID_BIRTH_DATE, bad_birth, "birth date does not parse"),
         (FUTURE_BIRTH_DATE, future_birth, "birth date is after today"),
         (INVALID_EFFECTIVE_DATE, bad_effective, "effective date does not parse"),
+        *undecodable,
     ]
-    return contacts, _collect(ids, issues)
+    quality = _collect(ids, issues)
+    if len(repeated):
+        quality = DataQuality(
+            np.concatenate([quality.contact_id, repeated]),
+            quality.issue + [DUPLICATE_ID] * len(repeated),
+            quality.detail + ["another contacts row has this id"] * len(repeated),
+        )
+    return contacts, quality
 
 
 def _collect(ids: Ints, issues: list[tuple[str, Mask, str]]) -> DataQuality:

@@ -10,6 +10,7 @@ the table compares integers, and strings are built only for rows written.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import Protocol, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -27,18 +28,48 @@ NONE = 0
 """The code of the empty string: no reason, no template, no metadata."""
 
 
-class Vocabulary:
-    """Interned strings and email kinds of one run.
+class Kinds:
+    """The email kinds of one run, shared by every partition of its contacts.
 
     A kind is an (email_type, campaign_instance_id) pair: the part of an
-    identity that is neither the contact nor the event date.
+    identity that is neither the contact nor the event date. Codes are
+    given in order of first sight.
     """
 
     def __init__(self) -> None:
+        self._codes: dict[tuple[str, int], int] = {}
+        self.pairs: list[tuple[str, int]] = []
+
+    def code(self, email_type: str, instance_id: int = 0) -> int:
+        """Return the code of an email kind, registering it on first sight."""
+        key = (email_type, instance_id)
+        found = self._codes.get(key)
+        if found is None:
+            found = self._codes[key] = len(self.pairs)
+            self.pairs.append(key)
+        return found
+
+
+class Vocabulary:
+    """Interned strings and email kinds of one run (or one partition of it).
+
+    Strings are interned per vocabulary; the kinds may be shared between
+    vocabularies, so that kind codes mean the same in every partition.
+    """
+
+    def __init__(self, kinds: Kinds | None = None) -> None:
         self._codes: dict[str, int] = {"": NONE}
         self.strings: list[str] = [""]
-        self._kinds: dict[tuple[str, int], int] = {}
-        self.kinds: list[tuple[str, int]] = []
+        self.shared_kinds = Kinds() if kinds is None else kinds
+        self.kinds = self.shared_kinds.pairs
+
+    @staticmethod
+    def restore(strings: list[str], kinds: Kinds) -> Vocabulary:
+        """Return a vocabulary holding `strings` with their codes, over `kinds`."""
+        vocabulary = Vocabulary(kinds)
+        vocabulary.strings = strings
+        vocabulary._codes = {text: code for code, text in enumerate(strings)}
+        return vocabulary
 
     def code(self, text: str | None) -> int:
         """Return the code of `text`, interning it on first sight."""
@@ -69,12 +100,7 @@ class Vocabulary:
 
     def kind(self, email_type: str, instance_id: int = 0) -> int:
         """Return the code of an email kind, registering it on first sight."""
-        key = (email_type, instance_id)
-        found = self._kinds.get(key)
-        if found is None:
-            found = self._kinds[key] = len(self.kinds)
-            self.kinds.append(key)
-        return found
+        return self.shared_kinds.code(email_type, instance_id)
 
     def kind_codes(self, email_type: pa.ChunkedArray, instance: Ints) -> Ints:
         """Return the kind codes of (email_type, instance) columns."""
@@ -124,6 +150,26 @@ class Plan:
         """Return a copy with some columns replaced."""
         return replace(self, **columns)  # type: ignore[arg-type]
 
+    def outgoing(self, offset: int = 0) -> Outgoing:
+        """Return the emails that go out, as balancing sees them.
+
+        `offset` is added to the contact positions, for a partition of a
+        run's contacts. Columns are narrowed: a whole org's outgoing emails
+        are held at once.
+        """
+        going = ~self.skipped
+        return Outgoing(
+            contact=(self.contact[going] + offset).astype(np.int32),
+            contact_id=self.contact_id[going],
+            kind=self.kind[going].astype(np.int16),
+            event=self.event[going],
+            send=self.send[going].astype(np.int32),
+            priority=self.priority[going].astype(np.int16),
+            kept=self.kept[going],
+            latest=self.latest[going].astype(np.int32),
+            respects_windows=self.respects_windows[going],
+        )
+
     @staticmethod
     def concat(parts: list[Plan]) -> Plan:
         """Return the rows of all parts, in order."""
@@ -145,3 +191,83 @@ def empty_plan() -> Plan:
     for name in ("skipped", "respects_windows", "kept"):
         columns[name] = flags
     return Plan(**columns)  # type: ignore[arg-type]
+
+
+class Movable(Protocol):
+    """The columns balancing reads, and the one it changes: a plan, or its
+    outgoing emails."""
+
+    @property
+    def contact(self) -> Ints: ...
+
+    @property
+    def contact_id(self) -> Ints: ...
+
+    @property
+    def kind(self) -> Ints: ...
+
+    @property
+    def event(self) -> Days: ...
+
+    @property
+    def send(self) -> Days: ...
+
+    @property
+    def priority(self) -> Ints: ...
+
+    @property
+    def kept(self) -> npt.NDArray[np.bool_]: ...
+
+    @property
+    def latest(self) -> Days: ...
+
+    @property
+    def respects_windows(self) -> npt.NDArray[np.bool_]: ...
+
+    @property
+    def skipped(self) -> npt.NDArray[np.bool_]: ...
+
+    def __len__(self) -> int: ...
+
+    def with_(self, **columns: object) -> Self: ...
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """The emails of a plan that go out, with the columns balancing reads."""
+
+    contact: Ints
+    """Position of the contact in the run's contacts (all partitions)."""
+    contact_id: Ints
+    kind: Ints
+    event: Days
+    send: Days
+    priority: Ints
+    kept: npt.NDArray[np.bool_]
+    latest: Days
+    respects_windows: npt.NDArray[np.bool_]
+
+    def __len__(self) -> int:
+        return len(self.contact)
+
+    @property
+    def skipped(self) -> npt.NDArray[np.bool_]:
+        """Return all False: every outgoing email goes out."""
+        return np.zeros(len(self), dtype=bool)
+
+    def with_(self, **columns: object) -> Outgoing:
+        """Return a copy with some columns replaced."""
+        return replace(self, **columns)  # type: ignore[arg-type]
+
+    @staticmethod
+    def concat(parts: list[Outgoing]) -> Outgoing:
+        """Return the emails of all parts, in order."""
+        return Outgoing(
+            **{
+                f.name: np.concatenate([getattr(p, f.name) for p in parts])
+                for f in fields(Outgoing)
+            }
+        )
+
+
+M = TypeVar("M", bound=Movable)

@@ -18,7 +18,7 @@ the dates from `valid_from` to `valid_to`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import numpy.typing as npt
@@ -58,6 +58,24 @@ class BirthColumns:
         by, bm, bd = _split(contacts.birth)
         ey, em, ed = _split(contacts.effective)
         return BirthColumns(by, bm, bd, ey, em, ed)
+
+    def narrowed(self) -> BirthColumns:
+        """Return the columns as 16-bit integers, to hold a whole org's."""
+        return BirthColumns(
+            *(getattr(self, f.name).astype(np.int16) for f in fields(BirthColumns))
+        )
+
+    @staticmethod
+    def concat(parts: list[BirthColumns]) -> BirthColumns:
+        """Return the columns of every part, in order."""
+        return BirthColumns(
+            *(
+                np.concatenate(
+                    [getattr(p, f.name) for p in parts] or [np.zeros(0, int)]
+                )
+                for f in fields(BirthColumns)
+            )
+        )
 
 
 def _split(days: Days) -> tuple[Ints, Ints, Ints]:

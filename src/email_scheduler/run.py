@@ -1,21 +1,24 @@
-"""One scheduler run: lock, read, plan, constrain, write, record.
+"""One scheduler run: lock, read, plan, constrain, balance, write, record.
 
-The pipeline is a sequence of stages over a columnar `Plan`:
+A run goes through its contacts in partitions of contact ids, so that its
+memory stays bounded whatever the size of the org:
 
-    read -> plan -> constrain -> balance -> write
-
-Planning proposes candidates, resolves them against existing rows and
-withholds what the law or the org forbids (exclusion windows, failed
-underwriting), adding the post-window emails a withheld email earns.
-Constraining skips same-day conflicts and emails beyond the frequency
-limit. Balancing moves emails to smooth and cap daily volume, never into a
-window and never breaking the constraints.
+1. each partition is read (its contacts and their rows), planned and
+   constrained (see `pipeline`); its outgoing emails join the run's, and
+   the rest is set aside on disk;
+2. the outgoing emails of all partitions are balanced at once against the
+   org's daily limits;
+3. each partition's plan, with its balanced dates, is compared with its
+   rows, and the changes of all partitions are written in one transaction,
+   with the run's records.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
+import sqlite3
 import time
 import uuid
 from collections import Counter
@@ -27,27 +30,30 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import numpy.typing as npt
 
 from email_scheduler.calendar import to_days
 from email_scheduler.config import Settings
-from email_scheduler.constraints.balancing import (
-    Limits,
-    enforce_daily_cap,
-    smooth_effective_dates,
+from email_scheduler.constraints.balancing import Limits
+from email_scheduler.constraints.occupancy import Committed
+from email_scheduler.contacts import (
+    INVALID_EMAIL,
+    SUPPRESSED,
+    UNKNOWN_STATE_ISSUE,
+    DataQuality,
+    build_contacts,
 )
-from email_scheduler.constraints.conflicts import resolve_same_day
-from email_scheduler.constraints.frequency import apply_frequency_limit
-from email_scheduler.constraints.occupancy import Committed, MoveCheck
-from email_scheduler.constraints.underwriting import apply_global_underwriting
-from email_scheduler.constraints.windows import apply_windows
-from email_scheduler.contacts import Contacts, DataQuality, build_contacts
-from email_scheduler.plan import Plan, Vocabulary
-from email_scheduler.planners.anniversary import AnniversaryPlanner
-from email_scheduler.planners.campaigns import CampaignPlanner, enrollment_statuses
-from email_scheduler.planners.candidates import resolve
-from email_scheduler.planners.followups import SECONDS_PER_DAY, FollowUpPlanner
-from email_scheduler.planners.frozen import Unplanned, unplanned_rows
-from email_scheduler.planners.post_window import post_window_candidates
+from email_scheduler.partition import PARTITION_CONTACTS, SetAside, Shelf
+from email_scheduler.pipeline import (
+    Context,
+    Inputs,
+    balance_outgoing,
+    constrain,
+    plan_emails,
+)
+from email_scheduler.plan import Kinds, Outgoing, Plan, Vocabulary, empty_plan
+from email_scheduler.planners.campaigns import enrollment_statuses
+from email_scheduler.planners.followups import SECONDS_PER_DAY
 from email_scheduler.rules import BirthColumns, RuleBook
 from email_scheduler.store import audit, reader, schema, writer
 from email_scheduler.store.campaigns import Campaigns, read_campaigns, write_statuses
@@ -58,7 +64,8 @@ from email_scheduler.store.database import (
     with_retries,
 )
 from email_scheduler.store.engagement import Engagement, read_engagement
-from email_scheduler.store.reader import ExistingRows
+from email_scheduler.store.reader import ContactRange
+from email_scheduler.store.schema import table_columns
 
 log = logging.getLogger("email_scheduler")
 
@@ -72,6 +79,9 @@ TALLY_KEYS = (
     "skipped_frequency",
     "left_over_cap",
 )
+
+WITHOUT_EMAIL = (INVALID_EMAIL, SUPPRESSED, UNKNOWN_STATE_ISSUE)
+"""Data-quality issues that leave a contact without any email."""
 
 Progress = Callable[[str], None]
 """Called with the name of each phase as it starts."""
@@ -109,176 +119,20 @@ class RunReport:
 
 
 class _Phases:
+    """Times the phases of a run; a phase met in every partition adds up."""
+
     def __init__(self, report: RunReport, progress: Progress | None) -> None:
         self.report = report
         self.progress = progress
 
     @contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
+    def __call__(self, name: str, detail: str = "") -> Iterator[None]:
         if self.progress:
-            self.progress(name)
+            self.progress(f"{name} {detail}".strip())
         started = time.perf_counter()
         yield
-        self.report.seconds[name] = round(time.perf_counter() - started, 3)
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """Everything a plan is computed from, besides settings and today."""
-
-    contacts: Contacts
-    quality: DataQuality
-    existing: ExistingRows
-    vocabulary: Vocabulary
-    campaigns: Campaigns = field(default_factory=Campaigns)
-    engagement: Engagement = field(default_factory=Engagement.empty)
-
-
-@dataclass(frozen=True)
-class Context:
-    """What every stage of one run's pipeline reads."""
-
-    inputs: Inputs
-    settings: Settings
-    today: int
-    dates: BirthColumns
-    rules: RuleBook
-    eligible: np.ndarray  # type: ignore[type-arg]
-    unplanned: Unplanned
-    committed: Committed
-    limits: Limits
-
-    @staticmethod
-    def of(inputs: Inputs, settings: Settings, today: int) -> Context:
-        """Return the context of a run over `inputs`."""
-        contacts, vocabulary = inputs.contacts, inputs.vocabulary
-        eligible = contacts.reachable & contacts.known_state
-        dates = BirthColumns.of(contacts)
-        rules = RuleBook(
-            settings.state_rules, settings.timing.pre_window_exclusion_days
-        )
-
-        def withhold(part: Plan) -> Plan:
-            part = apply_windows(part, contacts.state, dates, rules, vocabulary)
-            if settings.organization.exclude_failed_underwriting_global:
-                part = apply_global_underwriting(part, contacts, vocabulary)
-            return part
-
-        unplanned = unplanned_rows(
-            inputs.existing, contacts, inputs.campaigns, vocabulary, today, withhold
-        )
-        return Context(
-            inputs=inputs,
-            settings=settings,
-            today=today,
-            dates=dates,
-            rules=rules,
-            eligible=eligible,
-            unplanned=unplanned,
-            committed=Committed.of(inputs.existing, vocabulary, unplanned.left),
-            limits=Limits.of(settings, int(eligible.sum())),
-        )
-
-
-def build_plan(
-    inputs: Inputs, settings: Settings, today: int, tally: Counter[str] | None = None
-) -> Plan:
-    """Return the full plan: a pure function of inputs, settings and today."""
-    context = Context.of(inputs, settings, today)
-    tally = Counter() if tally is None else tally
-    plan = plan_emails(context)
-    plan = constrain(context, plan, tally)
-    return balance(context, plan, tally)
-
-
-def constrain(context: Context, plan: Plan, tally: Counter[str]) -> Plan:
-    """Return the plan with same-day conflicts and frequency limits applied."""
-    vocabulary = context.inputs.vocabulary
-    plan = resolve_same_day(plan, context.committed, vocabulary, tally)
-    return apply_frequency_limit(
-        plan, context.committed, context.settings, vocabulary, tally
-    )
-
-
-def balance(context: Context, plan: Plan, tally: Counter[str]) -> Plan:
-    """Return the plan with daily volume smoothed and capped."""
-    inputs, settings = context.inputs, context.settings
-    check = MoveCheck(
-        plan,
-        inputs.contacts,
-        context.dates,
-        context.rules,
-        settings,
-        inputs.vocabulary,
-        context.committed,
-        context.today,
-    )
-    plan = smooth_effective_dates(
-        plan,
-        check,
-        context.limits,
-        context.committed,
-        settings,
-        inputs.vocabulary,
-        tally,
-    )
-    return enforce_daily_cap(
-        plan,
-        check,
-        context.limits,
-        context.committed,
-        settings,
-        inputs.vocabulary,
-        tally,
-    )
-
-
-def plan_emails(context: Context) -> Plan:
-    """Return the planners' emails, with windows and underwriting applied.
-
-    Follow-ups come last: a window that withholds one earns no post-window
-    email.
-    """
-    inputs, settings, today = context.inputs, context.settings, context.today
-    contacts, vocabulary = inputs.contacts, inputs.vocabulary
-    dates, rules = context.dates, context.rules
-    planner = AnniversaryPlanner(
-        contacts, dates, context.eligible, settings, vocabulary, today
-    )
-    spread = settings.timing.catch_up_spread_days
-
-    def resolved(part: Plan) -> Plan:
-        return resolve(part, inputs.existing, vocabulary, today, spread)
-
-    campaigns = CampaignPlanner(
-        inputs.campaigns, planner, inputs.existing, context.unplanned.planned
-    )
-    parts = [*campaigns.keep_fixed_aep(planner.plan()), *campaigns.plan()]
-    plan = Plan.concat([resolved(part) for part in parts])
-    plan = apply_windows(plan, contacts.state, dates, rules, vocabulary)
-    plan = Plan.concat([plan, context.unplanned.withheld])
-    if settings.organization.enable_post_window_emails:
-        extra = post_window_candidates(
-            plan, planner, inputs.existing, rules, dates, settings, vocabulary, today
-        )
-        extra = resolved(extra)
-        lookahead = settings.load_balancing.cap_lookahead_days
-        plan = Plan.concat([plan, extra.with_(latest=extra.send + lookahead)])
-    follow_ups = FollowUpPlanner(
-        inputs.existing,
-        contacts,
-        context.eligible,
-        inputs.campaigns,
-        inputs.engagement,
-        settings,
-        vocabulary,
-        today,
-    ).plan()
-    follow_ups = apply_windows(follow_ups, contacts.state, dates, rules, vocabulary)
-    plan = Plan.concat([plan, follow_ups])
-    if settings.organization.exclude_failed_underwriting_global:
-        plan = apply_global_underwriting(plan, contacts, vocabulary)
-    return plan
+        spent = time.perf_counter() - started
+        self.report.seconds[name] = round(self.report.seconds.get(name, 0) + spent, 3)
 
 
 def _new_run_id() -> str:
@@ -290,32 +144,107 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _summarize(report: RunReport, inputs: Inputs, plan: Plan) -> None:
-    contacts, vocabulary = inputs.contacts, inputs.vocabulary
-    report.contacts_read = len(contacts)
-    report.contacts_eligible = int((contacts.reachable & contacts.known_state).sum())
-    report.data_quality = inputs.quality.counts()
-    without = Counter(
-        issue
-        for issue in inputs.quality.issue
-        if issue in ("invalid_email", "suppressed_status", "unknown_state")
-    )
-    report.contacts_without_email = dict(sorted(without.items()))
-    types = [t for t, _ in vocabulary.kinds]
-    planned = Counter(types[k] for k in plan.kind[~plan.skipped].tolist())
-    report.planned = dict(sorted(planned.items()))
-    reasons, counts = np.unique(plan.reason[plan.skipped], return_counts=True)
-    skipped: Counter[str] = Counter()
-    for code, count in zip(reasons.tolist(), counts.tolist(), strict=True):
-        skipped[_reason_group(vocabulary.strings[code])] += count
-    report.skipped = dict(sorted(skipped.items()))
-
-
 def _reason_group(reason: str) -> str:
     """Return a reason without its window dates, for counting."""
     if reason.startswith("exclusion window:") and ".." in reason:
         return reason.rsplit(" ", 1)[0]
     return reason
+
+
+@dataclass
+class _Totals:
+    """The counts of a run's report, added up partition by partition."""
+
+    contacts_read: int = 0
+    contacts_eligible: int = 0
+    quality: Counter[str] = field(default_factory=Counter)
+    planned: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def add(self, inputs: Inputs, plan: Plan) -> None:
+        contacts, vocabulary = inputs.contacts, inputs.vocabulary
+        self.contacts_read += len(contacts)
+        self.contacts_eligible += int((contacts.reachable & contacts.known_state).sum())
+        self.quality.update(inputs.quality.counts())
+        types = [t for t, _ in vocabulary.kinds]
+        kinds, counts = np.unique(plan.kind[~plan.skipped], return_counts=True)
+        for kind, count in zip(kinds.tolist(), counts.tolist(), strict=True):
+            self.planned[types[kind]] += count
+        reasons, counts = np.unique(plan.reason[plan.skipped], return_counts=True)
+        for code, count in zip(reasons.tolist(), counts.tolist(), strict=True):
+            self.skipped[_reason_group(vocabulary.strings[code])] += count
+
+    def report(self, report: RunReport) -> None:
+        report.contacts_read = self.contacts_read
+        report.contacts_eligible = self.contacts_eligible
+        report.data_quality = dict(sorted(self.quality.items()))
+        report.contacts_without_email = {
+            issue: self.quality[issue] for issue in WITHOUT_EMAIL if self.quality[issue]
+        }
+        report.planned = dict(sorted(self.planned.items()))
+        report.skipped = dict(sorted(self.skipped.items()))
+
+
+@dataclass
+class _Balancing:
+    """What balancing needs of every partition: outgoing emails and contacts."""
+
+    outgoing: list[Outgoing] = field(default_factory=list)
+    state: list[npt.NDArray[np.int16]] = field(default_factory=list)
+    dates: list[BirthColumns] = field(default_factory=list)
+    committed: list[Committed] = field(default_factory=list)
+    contacts: int = 0
+
+    def add(self, context: Context, plan: Plan) -> slice:
+        """Add one partition's; return where its outgoing emails sit."""
+        start = sum(len(part) for part in self.outgoing)
+        self.outgoing.append(plan.outgoing(self.contacts))
+        contacts = context.inputs.contacts
+        self.state.append(contacts.state)
+        self.dates.append(context.dates.narrowed())
+        self.committed.append(context.committed)
+        self.contacts += len(contacts)
+        return slice(start, start + len(self.outgoing[-1]))
+
+    def balance(
+        self,
+        settings: Settings,
+        kinds: Kinds,
+        limits: Limits,
+        today: int,
+        tally: Counter[str],
+    ) -> Outgoing:
+        """Return every partition's outgoing emails, balanced."""
+        emails = Outgoing.concat(self.outgoing or [empty_plan().outgoing()])
+        self.outgoing.clear()
+        rules = RuleBook(
+            settings.state_rules, settings.timing.pre_window_exclusion_days
+        )
+        return balance_outgoing(
+            emails,
+            np.concatenate(self.state or [np.zeros(0, dtype=np.int16)]),
+            BirthColumns.concat(self.dates),
+            rules,
+            settings,
+            Vocabulary(kinds),
+            Committed.concat(self.committed),
+            limits,
+            today,
+            tally,
+        )
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """What every partition of a run reads."""
+
+    settings: Settings
+    today: int
+    kinds: Kinds
+    campaigns: Campaigns
+    engagement: Engagement
+    contact_columns: list[str]
+    schedule_columns: list[str]
 
 
 def run(
@@ -325,6 +254,7 @@ def run(
     *,
     dry_run: bool = False,
     progress: Progress | None = None,
+    partition_contacts: int = PARTITION_CONTACTS,
 ) -> RunReport:
     """Plan every contact's emails and write the plan (unless `dry_run`)."""
     check_exists(path)
@@ -338,7 +268,10 @@ def run(
     with nullcontext() if dry_run else audit.run_lock(path):
         sqlite = connect(path, read_only=dry_run)
         try:
-            _run_locked(path, sqlite, settings, today, report, progress)
+            reader.contact_columns(sqlite)
+            _run_locked(
+                path, sqlite, settings, today, report, progress, partition_contacts
+            )
         finally:
             sqlite.close()
     log.info(
@@ -353,11 +286,12 @@ def run(
 
 def _run_locked(
     path: Path,
-    sqlite: Any,
+    sqlite: sqlite3.Connection,
     settings: Settings,
     today: dt.date,
     report: RunReport,
     progress: Progress | None,
+    partition_contacts: int,
 ) -> None:
     phase = _Phases(report, progress)
     log.info("run %s starting on %s for %s", report.run_id, path, today)
@@ -367,80 +301,267 @@ def _run_locked(
         config_id = audit.record_config(sqlite, settings, _now())
         audit.start_checkpoint(sqlite, report.run_id, today, _now(), config_id)
     columnar = connect_columnar(path)
+    shelf = Shelf(path)
     try:
-        day = to_days(today)
-        with phase("read"):
-            vocabulary = Vocabulary()
-            raw, bad_ids = reader.read_contacts(columnar, sqlite)
-            contacts, quality = build_contacts(
-                raw, day, settings.suppressed_contact_statuses
-            )
-            existing = reader.read_schedules(columnar, sqlite, vocabulary)
-            campaigns = read_campaigns(columnar, sqlite)
-            lookback = settings.timing.followup_lookback_days
-            engagement = read_engagement(
-                columnar, sqlite, (day - lookback) * SECONDS_PER_DAY
-            )
-            inputs = Inputs(
-                contacts, quality, existing, vocabulary, campaigns, engagement
-            )
-        tally: Counter[str] = Counter()
-        with phase("plan"):
-            context = Context.of(inputs, settings, day)
-            plan = plan_emails(context)
-        with phase("constrain"):
-            plan = constrain(context, plan, tally)
-        with phase("balance"):
-            plan = balance(context, plan, tally)
-        _summarize(report, inputs, plan)
-        report.balancing = {
-            "daily_cap": context.limits.daily_cap,
-            "ed_soft_limit": context.limits.ed_soft_limit,
-            **{key: tally[key] for key in TALLY_KEYS},
-        }
-        if bad_ids:
-            report.data_quality["invalid_id"] = bad_ids
-        if engagement.invalid_metadata:
-            report.data_quality["invalid_event_metadata"] = engagement.invalid_metadata
-        if engagement.invalid_time:
-            report.data_quality["invalid_event_time"] = engagement.invalid_time
-        with phase("write"):
-            owned = context.unplanned.owned
-            _write(path, columnar, report, inputs, plan, owned, settings, day)
+        _run_passes(path, sqlite, columnar, shelf, settings, today, report, phase,
+                    partition_contacts)  # fmt: skip
     except BaseException as exc:
-        columnar.close()
         if not report.dry_run:
             audit.fail_checkpoint(
                 sqlite, report.run_id, _now(), f"{type(exc).__name__}: {exc}"
             )
         raise
-    columnar.close()
+    finally:
+        columnar.close()
+        shelf.close()
 
 
-def _write(
+def _run_passes(
     path: Path,
+    sqlite: sqlite3.Connection,
     columnar: Any,
-    report: RunReport,
-    inputs: Inputs,
-    plan: Plan,
-    owned: np.ndarray,  # type: ignore[type-arg]
+    shelf: Shelf,
     settings: Settings,
-    today: int,
+    today: dt.date,
+    report: RunReport,
+    phase: _Phases,
+    partition_contacts: int,
 ) -> None:
-    send_time = settings.timing.send_time.strftime("%H:%M:%S")
-    changes = writer.diff(
-        plan,
-        inputs.existing,
-        inputs.vocabulary,
-        today=today,
-        send_time=send_time,
-        contact_ids=inputs.contacts.id,
-        owned=owned,
+    day = to_days(today)
+    with phase("read"):
+        lookback = settings.timing.followup_lookback_days
+        shared = _Shared(
+            settings=settings,
+            today=day,
+            kinds=Kinds(),
+            campaigns=read_campaigns(columnar, sqlite),
+            engagement=read_engagement(
+                columnar, sqlite, (day - lookback) * SECONDS_PER_DAY
+            ),
+            contact_columns=reader.contact_columns(sqlite),
+            schedule_columns=table_columns(sqlite, "email_schedules"),
+        )
+        ranges = reader.partitions(columnar, partition_contacts)
+        bad_ids = reader.rows_without_id(sqlite)
+    totals, balancing, tally = _Totals(), _Balancing(), Counter[str]()
+    quality: list[DataQuality] = []
+    statuses: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
+    places: list[slice] = []
+    contacts_digest = hashlib.blake2b(digest_size=16)
+    for number, ids in enumerate(ranges):
+        detail = f"(partition {number + 1} of {len(ranges)})"
+        context, plan = _plan_partition(columnar, shared, ids, tally, phase, detail)
+        inputs = context.inputs
+        totals.add(inputs, plan)
+        quality.append(inputs.quality)
+        statuses.append(
+            enrollment_statuses(
+                shared.campaigns, plan, inputs.existing, inputs.vocabulary, day, ids
+            )
+        )
+        contacts_digest.update(audit.contacts_checksum(inputs.contacts).encode())
+        places.append(balancing.add(context, plan))
+        shelf.put(
+            number,
+            SetAside(
+                ids,
+                inputs.contacts.id,
+                plan,
+                inputs.existing,
+                context.unplanned.owned,
+                inputs.vocabulary.strings,
+            ),
+        )
+    totals.report(report)
+    limits = Limits.of(settings, totals.contacts_eligible)
+    with phase("balance"):
+        balanced = balancing.balance(settings, shared.kinds, limits, day, tally)
+    report.balancing = {
+        "daily_cap": limits.daily_cap,
+        "ed_soft_limit": limits.ed_soft_limit,
+        **{key: tally[key] for key in TALLY_KEYS},
+    }
+    _add_external_quality(report, bad_ids, shared.engagement)
+    writing = _Writing(
+        shelf, places, balanced, shared.kinds, settings, day, report, quality,
+        statuses, contacts_digest.hexdigest(),
+    )  # fmt: skip
+    with phase("write"):
+        writing.run(path, columnar)
+
+
+def _plan_partition(
+    columnar: Any,
+    shared: _Shared,
+    ids: ContactRange,
+    tally: Counter[str],
+    phase: _Phases,
+    detail: str,
+) -> tuple[Context, Plan]:
+    """Return one partition's context and its planned, constrained emails."""
+    settings, day = shared.settings, shared.today
+    with phase("read", detail):
+        raw = reader.read_contacts(columnar, shared.contact_columns, ids)
+        contacts, quality = build_contacts(
+            raw, day, settings.suppressed_contact_statuses
+        )
+        vocabulary = Vocabulary(shared.kinds)
+        existing = reader.read_schedules(
+            columnar, shared.schedule_columns, vocabulary, ids
+        )
+    inputs = Inputs(
+        contacts, quality, existing, vocabulary, shared.campaigns, shared.engagement
     )
-    checksum = audit.ScheduleChecksum(inputs.vocabulary)
-    before = checksum.existing(inputs.existing)
-    gone = np.isin(inputs.existing.row_id, changes.deletes)
-    replaced = inputs.existing.take(
+    with phase("plan", detail):
+        context = Context.of(inputs, settings, day)
+        plan = plan_emails(context)
+    with phase("constrain", detail):
+        plan = constrain(context, plan, tally)
+    return context, plan
+
+
+def _add_external_quality(
+    report: RunReport, bad_ids: int, engagement: Engagement
+) -> None:
+    """Add the data-quality counts that no partition sees."""
+    extra = {
+        "invalid_id": bad_ids,
+        "invalid_event_metadata": engagement.invalid_metadata,
+        "invalid_event_time": engagement.invalid_time,
+    }
+    report.data_quality.update({key: count for key, count in extra.items() if count})
+
+
+@dataclass
+class _Writing:
+    """The writing pass: each partition's changes, then the run's records."""
+
+    shelf: Shelf
+    places: list[slice]
+    balanced: Outgoing
+    kinds: Kinds
+    settings: Settings
+    today: int
+    report: RunReport
+    quality: list[DataQuality]
+    statuses: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]
+    contacts_checksum: str
+
+    @property
+    def send_time(self) -> str:
+        return self.settings.timing.send_time.strftime("%H:%M:%S")
+
+    def _partitions(self) -> Iterator[tuple[SetAside, Vocabulary, writer.Changes]]:
+        """Yield each partition with its balanced plan's changes."""
+        for number, place in enumerate(self.places):
+            part = self.shelf.get(number)
+            plan = part.plan
+            send = plan.send.copy()
+            send[~plan.skipped] = self.balanced.send[place]
+            plan = plan.with_(send=send)
+            vocabulary = Vocabulary.restore(part.strings, self.kinds)
+            changes = writer.diff(
+                plan,
+                part.existing,
+                vocabulary,
+                today=self.today,
+                send_time=self.send_time,
+                contact_ids=part.contact_ids,
+                owned=part.owned,
+            )
+            yield part, vocabulary, changes
+
+    def run(self, path: Path, columnar: Any) -> None:
+        """Write every change (or, in a dry run, only count them)."""
+        if self.report.dry_run:
+            rows: Counter[str] = Counter(inserted=0, updated=0, deleted=0, unchanged=0)
+            for _, _, changes in self._partitions():
+                rows["inserted"] += len(changes.inserts)
+                rows["updated"] += len(changes.updates)
+                rows["deleted"] += len(changes.deletes)
+                rows["unchanged"] += changes.unchanged
+            self.report.rows = dict(rows)
+            return
+        if self.settings.backup.enabled:
+            target = audit.backup(path, self.settings, self.report.run_id)
+            self.report.backup = str(target) if target else None
+        with_retries(lambda: self._commit(columnar), "writing the plan")
+
+    def _commit(self, columnar: Any) -> None:
+        """Write the changes and all the run's records in one transaction."""
+        now = _now()
+        rows: Counter[str] = Counter(
+            inserted=0, updated=0, deleted=0, unchanged=0, conflicts=0
+        )
+        before = after = np.uint64(0)
+        with columnar.cursor() as cursor:
+            try:
+                for part, vocabulary, changes in self._partitions():
+                    was, will = _checksums(part, vocabulary, changes)
+                    with np.errstate(over="ignore"):
+                        before, after = before + was, after + will
+                    written = writer.write(
+                        cursor,
+                        changes,
+                        part.existing,
+                        vocabulary,
+                        send_time=self.send_time,
+                        run_id=self.report.run_id,
+                        now=now,
+                    )
+                    rows["inserted"] += written.inserted
+                    rows["updated"] += written.updated
+                    rows["deleted"] += written.deleted
+                    rows["unchanged"] += changes.unchanged
+                    rows["conflicts"] += written.conflicts
+                self.report.rows = dict(rows)
+                self._record(cursor, now, before, after)
+            except BaseException:
+                columnar.rollback()
+                raise
+        columnar.commit()
+
+    def _record(
+        self, cursor: Any, now: str, before: np.uint64, after: np.uint64
+    ) -> None:
+        """Write the enrollment statuses, data quality and completed checkpoint."""
+        report = self.report
+        ids = np.concatenate([ids for ids, _ in self.statuses] or [np.zeros(0, int)])
+        new = np.concatenate([s for _, s in self.statuses] or [np.zeros(0, int)])
+        write_statuses(cursor, ids.astype(np.int64), new.astype(np.int64), now)
+        audit.replace_data_quality(
+            cursor, report.run_id, DataQuality.concat(self.quality)
+        )
+        rows = report.rows
+        audit.complete_checkpoint(
+            cursor,
+            report.run_id,
+            now,
+            {
+                "contacts_checksum": self.contacts_checksum,
+                "schedules_before_checksum": audit.hex64(before),
+                "schedules_after_checksum": audit.hex64(after),
+                "contacts_processed": report.contacts_read,
+                "emails_scheduled": sum(report.planned.values()),
+                "emails_skipped": sum(report.skipped.values()),
+                "rows_inserted": rows["inserted"],
+                "rows_updated": rows["updated"],
+                "rows_deleted": rows["deleted"],
+                "rows_unchanged": rows["unchanged"],
+                "summary": report.to_dict(),
+            },
+        )
+
+
+def _checksums(
+    part: SetAside, vocabulary: Vocabulary, changes: writer.Changes
+) -> tuple[np.uint64, np.uint64]:
+    """Return the checksums of a partition's rows before and after the changes."""
+    checksum = audit.ScheduleChecksum(vocabulary)
+    existing = part.existing
+    before = checksum.existing(existing)
+    gone = np.isin(existing.row_id, changes.deletes)
+    replaced = existing.take(
         np.concatenate([np.flatnonzero(gone), changes.updates.row])
     )
     with np.errstate(over="ignore"):
@@ -450,79 +571,4 @@ def _write(
             + checksum.planned(changes.updates)
             + checksum.planned(changes.inserts)
         )
-    report.rows = {
-        "inserted": len(changes.inserts),
-        "updated": len(changes.updates),
-        "deleted": len(changes.deletes),
-        "unchanged": changes.unchanged,
-    }
-    if report.dry_run:
-        return
-    if settings.backup.enabled:
-        target = audit.backup(path, settings, report.run_id)
-        report.backup = str(target) if target else None
-    statuses = enrollment_statuses(
-        inputs.campaigns, plan, inputs.existing, inputs.vocabulary, today
-    )
-    with_retries(
-        lambda: _commit(
-            columnar, report, inputs, changes, send_time, (before, after), statuses
-        ),
-        "writing the plan",
-    )
-
-
-def _commit(
-    columnar: Any,
-    report: RunReport,
-    inputs: Inputs,
-    changes: writer.Changes,
-    send_time: str,
-    checksums: tuple[np.uint64, np.uint64],
-    statuses: tuple[np.ndarray, np.ndarray],  # type: ignore[type-arg]
-) -> None:
-    """Write the changes and all the run's records in one transaction."""
-    before, after = checksums
-    now = _now()
-    with columnar.cursor() as cursor:
-        try:
-            written = writer.write(
-                cursor,
-                changes,
-                inputs.existing,
-                inputs.vocabulary,
-                send_time=send_time,
-                run_id=report.run_id,
-                now=now,
-            )
-            report.rows = {
-                "inserted": written.inserted,
-                "updated": written.updated,
-                "deleted": written.deleted,
-                "unchanged": changes.unchanged,
-                "conflicts": written.conflicts,
-            }
-            write_statuses(cursor, *statuses, now)
-            audit.replace_data_quality(cursor, report.run_id, inputs.quality)
-            audit.complete_checkpoint(
-                cursor,
-                report.run_id,
-                now,
-                {
-                    "contacts_checksum": audit.contacts_checksum(inputs.contacts),
-                    "schedules_before_checksum": audit.hex64(before),
-                    "schedules_after_checksum": audit.hex64(after),
-                    "contacts_processed": report.contacts_read,
-                    "emails_scheduled": sum(report.planned.values()),
-                    "emails_skipped": sum(report.skipped.values()),
-                    "rows_inserted": written.inserted,
-                    "rows_updated": written.updated,
-                    "rows_deleted": written.deleted,
-                    "rows_unchanged": changes.unchanged,
-                    "summary": report.to_dict(),
-                },
-            )
-        except BaseException:
-            columnar.rollback()
-            raise
-    columnar.commit()
+    return before, after

@@ -30,7 +30,7 @@ import numpy as np
 from email_scheduler.calendar import MISSING, Ints, stable_offset
 from email_scheduler.config import Settings
 from email_scheduler.constraints.occupancy import Committed, MoveCheck, sorting_rank
-from email_scheduler.plan import Plan, Vocabulary
+from email_scheduler.plan import M, Movable, Vocabulary
 
 EFFECTIVE_DATE = "effective_date"
 
@@ -64,21 +64,21 @@ class Limits:
         )
 
 
-def _move(plan: Plan, check: MoveCheck, rows: Ints, target: Ints) -> None:
+def _move(plan: Movable, check: MoveCheck, rows: Ints, target: Ints) -> None:
     """Move emails in place; `plan.send` must be this stage's own copy."""
     check.record(plan, rows, target)
     plan.send[rows] = target
 
 
 def smooth_effective_dates(
-    plan: Plan,
+    plan: M,
     check: MoveCheck,
     limits: Limits,
     committed: Committed,
     settings: Settings,
     vocabulary: Vocabulary,
     tally: Counter[str],
-) -> Plan:
+) -> M:
     """Return the plan with clustered effective-date emails spread out.
 
     A day is crowded when more effective-date emails than the soft limit
@@ -113,14 +113,14 @@ def smooth_effective_dates(
 
 
 def enforce_daily_cap(
-    plan: Plan,
+    plan: M,
     check: MoveCheck,
     limits: Limits,
     committed: Committed,
     settings: Settings,
     vocabulary: Vocabulary,
     tally: Counter[str],
-) -> Plan:
+) -> M:
     """Return the plan with overflow of over-full days moved to later days."""
     going = np.flatnonzero(~plan.skipped)
     if not len(going):

@@ -21,15 +21,14 @@ target stays within the limit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import numpy.typing as npt
 
 from email_scheduler.calendar import MISSING, Days, Ints
 from email_scheduler.config import Settings
-from email_scheduler.contacts import Contacts
-from email_scheduler.plan import Plan, Vocabulary
+from email_scheduler.plan import Movable, Vocabulary
 from email_scheduler.rules import BirthColumns, RuleBook
 from email_scheduler.store.reader import ExistingRows
 
@@ -102,6 +101,18 @@ class Committed:
             existing.send[owned],
         )
 
+    @staticmethod
+    def concat(parts: list[Committed]) -> Committed:
+        """Return the emails of every part, in order."""
+        return Committed(
+            *(
+                np.concatenate(
+                    [getattr(p, f.name) for p in parts] or [np.zeros(0, int)]
+                )
+                for f in fields(Committed)
+            )
+        )
+
 
 class Occupancy:
     """Days of each contact's non-follow-up emails, updated as emails move."""
@@ -132,8 +143,8 @@ class MoveCheck:
 
     def __init__(
         self,
-        plan: Plan,
-        contacts: Contacts,
+        plan: Movable,
+        state: npt.NDArray[np.int16],
         dates: BirthColumns,
         rules: RuleBook,
         settings: Settings,
@@ -141,7 +152,7 @@ class MoveCheck:
         committed: Committed,
         today: int,
     ) -> None:
-        self.contacts = contacts
+        self.state = state
         self.dates = dates
         self.rules = rules
         self.today = today
@@ -163,11 +174,11 @@ class MoveCheck:
             np.concatenate([plan.send[counted], committed.day]),
         )
 
-    def allowed(self, plan: Plan, rows: Ints, target: Days) -> Mask:
+    def allowed(self, plan: Movable, rows: Ints, target: Days) -> Mask:
         """Return whether each planned email `rows[i]` may move to `target[i]`."""
         ok = (target >= self.today) & (target <= plan.latest[rows])
         found = self.rules.exclusions(
-            self.contacts.state, self.dates, plan.contact[rows], target
+            self.state, self.dates, plan.contact[rows], target
         )
         ok &= ~(self.guarded[rows] & found.hit)
         counted = ~self.follow_up[rows]
@@ -180,7 +191,7 @@ class MoveCheck:
         ok &= ~counted | (nearby <= self.limit - 1)
         return ok
 
-    def record(self, plan: Plan, rows: Ints, target: Days) -> None:
+    def record(self, plan: Movable, rows: Ints, target: Days) -> None:
         """Record moves about to be applied to `plan` (call before changing it)."""
         counted = ~self.follow_up[rows]
         self.occupancy.move(

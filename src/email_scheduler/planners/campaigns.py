@@ -398,8 +398,12 @@ def enrollment_statuses(
     existing: ExistingRows,
     vocabulary: Vocabulary,
     today: int,
+    ids: tuple[int, int] = (-(2**63), 2**63 - 1),
 ) -> tuple[Ints, Ints]:
     """Return (enrollment ids, status) for enrollments whose email's status changed.
+
+    Only enrollments of contact ids from `ids[0]` to `ids[1]` are decided:
+    the contacts whose emails `plan` holds.
 
     An enrollment of an instance active today takes the status of its email
     in the plan: `scheduled` or `skipped`. One whose email the plan does
@@ -408,11 +412,12 @@ def enrollment_statuses(
     or history). Enrollments already `sent` are never changed.
     """
     enrollments = campaigns.enrollments
+    first, last = ids
+    ours = (enrollments.contact_id >= first) & (enrollments.contact_id <= last)
+    ours &= enrollments.status != _SENT
     rows_parts, key_parts = [], []
     for kind, instance in planning(campaigns, from_days(today)):
-        rows = np.flatnonzero(
-            (enrollments.instance == instance.id) & (enrollments.status != _SENT)
-        )
+        rows = np.flatnonzero(ours & (enrollments.instance == instance.id))
         event = enrollments.trigger[rows]
         if kind.spread_evenly and instance.spread:
             event = np.full(len(rows), to_days(instance.spread[0]), dtype=np.int64)

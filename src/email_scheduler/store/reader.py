@@ -44,35 +44,77 @@ def fetch(conn: object, sql: str, schema: pa.Schema) -> pa.Table:
     return table.cast(schema)
 
 
-def contacts_query(columns: list[str]) -> str:
-    """Return the SELECT that reads contacts by column name with aliases."""
+ContactRange = tuple[int, int]
+"""Contact ids from the first to the last, both included."""
+
+EVERY_CONTACT: ContactRange = (-(2**63), 2**63 - 1)
+
+
+def contacts_query(columns: list[str], ids: ContactRange = EVERY_CONTACT) -> str:
+    """Return the SELECT that reads contacts by column name with aliases.
+
+    Text is read as bytes: a value that is not UTF-8 must not stop the run
+    (see `contacts.decode_text`).
+    """
     present = set(columns)
     if "id" not in present:
         raise DatabaseError("the contacts table has no id column")
     selected = ["id"]
     for field, aliases in CONTACT_FIELDS.items():
         source = next((name for name in aliases if name in present), None)
-        value = f"COALESCE(CAST({source} AS TEXT), '')" if source else "''"
+        value = f"COALESCE(CAST({source} AS BLOB), x'')" if source else "x''"
         selected.append(f"{value} AS {field}")
+    first, last = ids
     return (
         f"SELECT {', '.join(selected)} FROM contacts "
-        "WHERE typeof(id) = 'integer' ORDER BY id"
+        f"WHERE typeof(id) = 'integer' AND id BETWEEN {first} AND {last} "
+        "ORDER BY id"
     )
 
 
-def read_contacts(conn: object, sqlite: sqlite3.Connection) -> tuple[pa.Table, int]:
-    """Return the contacts as text columns, and the count of rows without an id."""
+def contact_columns(sqlite: sqlite3.Connection) -> list[str]:
+    """Return the columns of the contacts table; refuse a database without one."""
     columns = table_columns(sqlite, "contacts")
     if not columns:
-        raise DatabaseError("the database has no contacts table")
+        raise DatabaseError(
+            "the database has no contacts table; is this an org database?"
+        )
+    return columns
+
+
+def read_contacts(
+    conn: object, columns: list[str], ids: ContactRange = EVERY_CONTACT
+) -> pa.Table:
+    """Return the contacts with ids in `ids`, as binary text columns."""
     schema = pa.schema(
-        [("id", pa.int64())] + [(field, pa.string()) for field in CONTACT_FIELDS]
+        [("id", pa.int64())] + [(field, pa.binary()) for field in CONTACT_FIELDS]
     )
-    table = fetch(conn, contacts_query(columns), schema)
-    (bad_ids,) = sqlite.execute(
+    return fetch(conn, contacts_query(columns, ids), schema)
+
+
+def rows_without_id(sqlite: sqlite3.Connection) -> int:
+    """Return how many contacts rows have no integer id (they are skipped)."""
+    (count,) = sqlite.execute(
         "SELECT count(*) FROM contacts WHERE typeof(id) != 'integer'"
     ).fetchone()
-    return table, int(bad_ids)
+    return int(count)
+
+
+def partitions(conn: object, size: int) -> list[ContactRange]:
+    """Return contact-id ranges that cover every id, about `size` contacts each.
+
+    The first range starts, and the last ends, at the extremes of 64-bit
+    integers, so that rows of every contact id fall in some range.
+    """
+    ids = fetch(
+        conn,
+        "SELECT id FROM contacts WHERE typeof(id) = 'integer' ORDER BY id",
+        pa.schema([("id", pa.int64())]),
+    )
+    starts = ids.column("id").to_numpy()[::size][1:].tolist()
+    firsts = [EVERY_CONTACT[0], *starts]
+    lasts = [start - 1 for start in starts] + [EVERY_CONTACT[1]]
+    return list(zip(firsts, lasts, strict=True))
 
 
 @dataclass(frozen=True)
@@ -200,7 +242,7 @@ _SCHEDULE_COLUMNS: dict[str, tuple[str, pa.DataType, tuple[str, ...]]] = {
 }
 
 
-def schedules_query(columns: list[str]) -> str:
+def schedules_query(columns: list[str], ids: ContactRange = EVERY_CONTACT) -> str:
     """Return the SELECT that reads email_schedules; absent columns read as empty."""
     present = set(columns)
     selected = []
@@ -212,9 +254,10 @@ def schedules_query(columns: list[str]) -> str:
             if name == "campaign_instance_id":
                 expression = "0"
         selected.append(f"{expression} AS {name}")
+    first, last = ids
     return (
         f"SELECT {', '.join(selected)} FROM email_schedules "
-        "WHERE contact_id IS NOT NULL"
+        f"WHERE contact_id BETWEEN {first} AND {last}"
     )
 
 
@@ -232,15 +275,20 @@ def _event_days(year: Ints, month: Ints, day: Ints) -> Days:
 
 
 def read_schedules(
-    conn: object, sqlite: sqlite3.Connection, vocabulary: Vocabulary
+    conn: object,
+    columns: list[str],
+    vocabulary: Vocabulary,
+    ids: ContactRange = EVERY_CONTACT,
 ) -> ExistingRows:
-    """Return every row of email_schedules as integer columns."""
-    columns = table_columns(sqlite, "email_schedules")
+    """Return the rows of email_schedules of contacts in `ids` as integer columns.
+
+    `columns` are the table's columns (none when it does not exist).
+    """
     schema = pa.schema(
         [(name, kind) for name, (_, kind, _) in _SCHEDULE_COLUMNS.items()]
     )
     if columns:
-        table = fetch(conn, schedules_query(columns), schema)
+        table = fetch(conn, schedules_query(columns, ids), schema)
     else:
         table = schema.empty_table()
 

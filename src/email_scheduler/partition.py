@@ -1,0 +1,70 @@
+"""Partitions of a run's contacts, and setting them aside between passes.
+
+A run plans its contacts in partitions of contact ids (see `run`), and
+balances the outgoing emails of all of them before it writes any. Between
+the two passes each partition's plan and rows wait on disk, in a private
+folder that is removed when the run ends however it ends, so that memory
+holds one partition at a time.
+"""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from email_scheduler.calendar import Ints
+from email_scheduler.plan import Plan
+from email_scheduler.store.reader import ContactRange, ExistingRows
+
+PARTITION_CONTACTS = 250_000
+"""Contacts per partition: large enough that per-partition costs vanish,
+small enough that one partition's plan and rows stay a few hundred MB."""
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """What the writing pass needs of one planned partition."""
+
+    ids: ContactRange
+    contact_ids: Ints
+    plan: Plan
+    existing: ExistingRows
+    owned: npt.NDArray[np.bool_]
+    """Per existing row: the run plans it (see `planners.frozen`)."""
+    strings: list[str]
+    """The partition's vocabulary: the text of every code in plan and rows."""
+
+
+class Shelf:
+    """A private folder of set-aside partitions, removed by `close`."""
+
+    def __init__(self, beside: Path) -> None:
+        try:
+            self.folder = Path(
+                tempfile.mkdtemp(prefix=f".{beside.name}.run-", dir=beside.parent)
+            )
+        except OSError:
+            # A read-only folder (a dry run of a shared database, say).
+            self.folder = Path(tempfile.mkdtemp(prefix="email-scheduler-run-"))
+
+    def put(self, number: int, part: SetAside) -> None:
+        """Write one partition to disk."""
+        with (self.folder / f"{number}.pickle").open("wb") as handle:
+            pickle.dump(part, handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def get(self, number: int) -> SetAside:
+        """Read one partition back."""
+        with (self.folder / f"{number}.pickle").open("rb") as handle:
+            part = pickle.load(handle)
+        assert isinstance(part, SetAside)
+        return part
+
+    def close(self) -> None:
+        """Remove the folder and everything in it."""
+        shutil.rmtree(self.folder, ignore_errors=True)

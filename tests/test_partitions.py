@@ -1,0 +1,79 @@
+"""A run in many partitions writes exactly what a run in one partition writes.
+
+Planning goes partition by partition of contact ids and balancing sees all
+partitions at once, so the size of a partition must never show in the
+plan: the same database gives the same rows, the same report and, on the
+next days, the same changes, whether its contacts are planned 40 at a time
+or all at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from email_scheduler.config import Settings
+from email_scheduler.generate import generate_org
+from email_scheduler.run import run
+from helpers import CONTENT, connection, copy_org, send_due
+
+CONTACTS = 900
+TODAY = dt.date(2026, 9, 1)
+"""Before the AEP: the September crunch makes the daily cap bind."""
+
+SETTINGS = Settings.model_validate(
+    {"load_balancing": {"daily_cap_floor": 60, "daily_send_percentage_cap": 0.01}}
+)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("partitions") / "org.sqlite3"
+    generate_org(path, CONTACTS, seed=5, campaigns=True, history_until=TODAY)
+    return path
+
+
+def rows(path: Path) -> list[tuple[Any, ...]]:
+    """Return every row's identity and content, in a stable order."""
+    columns = ", ".join(("contact_id", *CONTENT))
+    with connection(path) as conn:
+        found = conn.execute(f"SELECT {columns} FROM email_schedules")
+        return sorted((tuple(row) for row in found), key=repr)
+
+
+def report_of(path: Path, today: dt.date, partition: int) -> dict[str, Any]:
+    report = run(path, SETTINGS, today, partition_contacts=partition).to_dict()
+    for key in ("run_id", "database", "seconds", "backup"):
+        report.pop(key)
+    return report
+
+
+@pytest.mark.parametrize("partition", [40, 333])
+def test_same_rows_and_report_on_consecutive_days(
+    template: Path, tmp_path: Path, partition: int
+) -> None:
+    whole = copy_org(template, tmp_path / "whole.sqlite3")
+    parts = copy_org(template, tmp_path / "parts.sqlite3")
+    for offset in range(3):
+        today = TODAY + dt.timedelta(days=offset)
+        assert report_of(parts, today, partition) == report_of(whole, today, CONTACTS)
+        assert rows(parts) == rows(whole)
+        send_due(whole, today)
+        send_due(parts, today)
+
+
+def test_a_rerun_in_partitions_changes_nothing(template: Path, tmp_path: Path) -> None:
+    org = copy_org(template, tmp_path / "org.sqlite3")
+    first = report_of(org, TODAY, 100)
+    again = report_of(org, TODAY, 100)
+    assert first["rows"]["inserted"] > 0
+    assert again["rows"] == {
+        "inserted": 0,
+        "updated": 0,
+        "deleted": 0,
+        "unchanged": first["rows"]["inserted"],
+        "conflicts": 0,
+    }
