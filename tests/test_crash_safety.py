@@ -42,9 +42,9 @@ CHILD = textwrap.dedent(
     seen = 0
     original = writer._changes
 
-    def counting(cursor):
+    def counting(cursor, *since):
         global seen
-        count = original(cursor)
+        count = original(cursor, *since)
         seen += 1
         if seen > kill_after:
             os.kill(os.getpid(), signal.SIGKILL)

@@ -62,6 +62,7 @@ class Vocabulary:
         self.strings: list[str] = [""]
         self.shared_kinds = Kinds() if kinds is None else kinds
         self.kinds = self.shared_kinds.pairs
+        self._arrow: pa.Array | None = None
 
     @staticmethod
     def restore(strings: list[str], kinds: Kinds) -> Vocabulary:
@@ -90,13 +91,16 @@ class Vocabulary:
         mapping = np.array([self.code(s) for s in encoded.dictionary.to_pylist()])
         return mapping[encoded.indices.to_numpy(zero_copy_only=False)].astype(np.int64)
 
-    def text(self, codes: Ints) -> pa.Array:
-        """Return the strings of `codes`, with NONE as null."""
-        table = pa.array(self.strings, type=pa.string())
-        strings = table.take(pa.array(codes))
-        return pc.if_else(
-            pa.array(codes == NONE), pa.nulls(len(codes), pa.string()), strings
-        )
+    def text(self, codes: Ints) -> pa.DictionaryArray:
+        """Return the strings of `codes` as a dictionary array, NONE as null.
+
+        The strings are not copied per row: the writer hands the codes and
+        the vocabulary to SQLite as they are.
+        """
+        if self._arrow is None or len(self._arrow) != len(self.strings):
+            self._arrow = pa.array(self.strings, type=pa.string())
+        indices = pa.array(codes.astype(np.int32), mask=codes == NONE)
+        return pa.DictionaryArray.from_arrays(indices, self._arrow)
 
     def kind(self, email_type: str, instance_id: int = 0) -> int:
         """Return the code of an email kind, registering it on first sight."""

@@ -347,6 +347,7 @@ def _run_passes(
     quality: list[DataQuality] = []
     statuses: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
     places: list[slice] = []
+    new_emails = existing_rows = 0
     contacts_digest = hashlib.blake2b(digest_size=16)
     for number, ids in enumerate(ranges):
         detail = f"(partition {number + 1} of {len(ranges)})"
@@ -361,6 +362,8 @@ def _run_passes(
         )
         contacts_digest.update(audit.contacts_checksum(inputs.contacts).encode())
         places.append(balancing.add(context, plan))
+        new_emails += int((plan.row < 0).sum())
+        existing_rows += len(inputs.existing)
         shelf.put(
             number,
             SetAside(
@@ -384,7 +387,7 @@ def _run_passes(
     _add_external_quality(report, bad_ids, shared.engagement)
     writing = _Writing(
         shelf, places, balanced, shared.kinds, settings, day, report, quality,
-        statuses, contacts_digest.hexdigest(),
+        statuses, contacts_digest.hexdigest(), writer.bulk(new_emails, existing_rows),
     )  # fmt: skip
     with phase("write"):
         writing.run(path, columnar)
@@ -446,6 +449,8 @@ class _Writing:
     quality: list[DataQuality]
     statuses: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]
     contacts_checksum: str
+    bulk: bool
+    """Most of the plan is new (a first run): index the new rows at once."""
 
     @property
     def send_time(self) -> str:
@@ -490,36 +495,49 @@ class _Writing:
     def _commit(self, columnar: Any) -> None:
         """Write the changes and all the run's records in one transaction."""
         now = _now()
-        rows: Counter[str] = Counter(
-            inserted=0, updated=0, deleted=0, unchanged=0, conflicts=0
-        )
-        before = after = np.uint64(0)
         with columnar.cursor() as cursor:
             try:
-                for part, vocabulary, changes in self._partitions():
-                    was, will = _checksums(part, vocabulary, changes)
-                    with np.errstate(over="ignore"):
-                        before, after = before + was, after + will
-                    written = writer.write(
-                        cursor,
-                        changes,
-                        part.existing,
-                        vocabulary,
-                        send_time=self.send_time,
-                        run_id=self.report.run_id,
-                        now=now,
-                    )
-                    rows["inserted"] += written.inserted
-                    rows["updated"] += written.updated
-                    rows["deleted"] += written.deleted
-                    rows["unchanged"] += changes.unchanged
-                    rows["conflicts"] += written.conflicts
+                indexing = (
+                    writer.send_date_index_rebuilt(cursor)
+                    if self.bulk
+                    else nullcontext()
+                )
+                with indexing:
+                    rows, checksums = self._write_partitions(cursor, now)
                 self.report.rows = dict(rows)
-                self._record(cursor, now, before, after)
+                self._record(cursor, now, *checksums)
             except BaseException:
                 columnar.rollback()
                 raise
         columnar.commit()
+
+    def _write_partitions(
+        self, cursor: Any, now: str
+    ) -> tuple[Counter[str], tuple[np.uint64, np.uint64]]:
+        """Write each partition's changes; return the row counts and checksums."""
+        rows: Counter[str] = Counter(
+            inserted=0, updated=0, deleted=0, unchanged=0, conflicts=0
+        )
+        before = after = np.uint64(0)
+        for part, vocabulary, changes in self._partitions():
+            was, will = _checksums(part, vocabulary, changes)
+            with np.errstate(over="ignore"):
+                before, after = before + was, after + will
+            written = writer.write(
+                cursor,
+                changes,
+                part.existing,
+                vocabulary,
+                send_time=self.send_time,
+                run_id=self.report.run_id,
+                now=now,
+            )
+            rows["inserted"] += written.inserted
+            rows["updated"] += written.updated
+            rows["deleted"] += written.deleted
+            rows["unchanged"] += changes.unchanged
+            rows["conflicts"] += written.conflicts
+        return rows, (before, after)
 
     def _record(
         self, cursor: Any, now: str, before: np.uint64, after: np.uint64

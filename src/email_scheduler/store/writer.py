@@ -21,7 +21,10 @@ then one set-based statement per kind of change applies them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -134,34 +137,45 @@ def _stale(
     return stale
 
 
-def _date_strings(days: Ints) -> pa.Array:
+def _date_strings(days: Ints) -> pa.DictionaryArray:
+    """Return days as `YYYY-MM-DD` text, each distinct day formatted once."""
     unique, inverse = np.unique(days, return_inverse=True)
     text = pa.array([from_days(int(d)).isoformat() for d in unique], type=pa.string())
-    return text.take(pa.array(inverse.reshape(-1)))
+    indices = pa.array(inverse.reshape(-1).astype(np.int32))
+    return pa.DictionaryArray.from_arrays(indices, text)
+
+
+def _constant(value: str, n: int) -> pa.DictionaryArray:
+    """Return `n` times the same text, stored once."""
+    indices = pa.array(np.zeros(n, dtype=np.int8))
+    return pa.DictionaryArray.from_arrays(indices, pa.array([value], pa.string()))
 
 
 def rows_table(
     part: Plan, vocabulary: Vocabulary, *, send_time: str, run_id: str, now: str
 ) -> pa.Table:
-    """Return planned rows as the Arrow table of email_schedules columns."""
+    """Return planned rows as an Arrow table of email_schedules columns.
+
+    Text columns are dictionary arrays over the vocabulary: SQLite reads
+    each row's text straight from it.
+    """
     dated = part.event != MISSING
     year, month, day = civil(np.where(dated, part.event, 0))
     n = len(part)
     kinds = vocabulary.kinds
-    type_of = np.array([vocabulary.code(t) for t, _ in kinds], dtype=np.int64)
-    instance_of = np.array([i for _, i in kinds], dtype=np.int64)
-    instance = instance_of[part.kind] if n else np.zeros(0, dtype=np.int64)
+    type_of = np.array([vocabulary.code(t) for t, _ in kinds] or [0], dtype=np.int64)
+    instance_of = np.array([i for _, i in kinds] or [0], dtype=np.int64)
+    instance = instance_of[part.kind]
     status = np.where(
         part.skipped, vocabulary.code(SKIPPED), vocabulary.code(PRE_SCHEDULED)
     )
     return pa.table(
         {
-            "id": pa.array(np.zeros(n, dtype=np.int64)),
             "contact_id": pa.array(part.contact_id),
-            "email_type": vocabulary.text(type_of[part.kind] if n else part.kind),
+            "email_type": vocabulary.text(type_of[part.kind]),
             "campaign_instance_id": pa.array(instance, mask=instance == 0),
             "scheduled_send_date": _date_strings(part.send),
-            "scheduled_send_time": pa.array([send_time] * n, type=pa.string()),
+            "scheduled_send_time": _constant(send_time, n),
             "status": vocabulary.text(status),
             "skip_reason": vocabulary.text(part.reason),
             "priority": pa.array(part.priority),
@@ -171,15 +185,57 @@ def rows_table(
             "event_year": pa.array(year, mask=~dated),
             "event_month": pa.array(month, mask=~dated),
             "event_day": pa.array(day, mask=~dated),
-            "scheduler_run_id": pa.array([run_id] * n, type=pa.string()),
-            "now": pa.array([now] * n, type=pa.string()),
+            "scheduler_run_id": _constant(run_id, n),
+            "updated_at": _constant(now, n),
         }
     )
 
 
-def _changes(cursor: object) -> int:
-    cursor.execute("SELECT changes()")  # type: ignore[attr-defined]
-    return int(cursor.fetchone()[0])  # type: ignore[attr-defined]
+SEND_DATE_INDEX = "idx_email_schedules_status_date"
+
+
+def bulk(inserts: int, rows: int) -> bool:
+    """Return whether inserting `inserts` rows into a table of `rows` is bulk.
+
+    Growing the send-date index row by row costs more than building it
+    again once the new rows outnumber a quarter of the table's (a first run).
+    """
+    return inserts >= max(100_000, rows // 4)
+
+
+@contextmanager
+def send_date_index_rebuilt(cursor: Any) -> Iterator[None]:
+    """Drop the send-date index for the block, then build it again.
+
+    The index is the sending system's way to its due rows; it is rebuilt
+    inside the caller's transaction, so nobody ever sees the table without
+    it. Its definition is kept as the database has it.
+    """
+    cursor.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' "
+        f"AND name = '{SEND_DATE_INDEX}'"
+    )
+    found = cursor.fetchone()
+    if found is None or found[0] is None:
+        yield
+        return
+    cursor.execute(f"DROP INDEX {SEND_DATE_INDEX}")
+    yield
+    cursor.execute(found[0])
+
+
+def _total_changes(cursor: Any) -> int:
+    cursor.execute("SELECT total_changes()")
+    return int(cursor.fetchone()[0])
+
+
+def _changes(cursor: Any, since: int | None = None) -> int:
+    """Return the rows the last statement changed, or all since `since`
+    (a `total_changes()` reading: a bulk ingest runs many statements)."""
+    if since is None:
+        cursor.execute("SELECT changes()")
+        return int(cursor.fetchone()[0])
+    return _total_changes(cursor) - since
 
 
 def _ingest(cursor: object, name: str, table: pa.Table) -> None:
@@ -215,13 +271,15 @@ def write(
         table = rows_table(
             changes.updates, vocabulary, send_time=send_time, run_id=run_id, now=now
         )
-        row_ids = existing.row_id[changes.updates.row]
-        table = table.set_column(0, "id", pa.array(row_ids)).sort_by("id")
-        _ingest(cursor, "changed_rows", table)
-        assignments = ", ".join(f"{c} = u.{c}" for c in _CONTENT)
+        table = table.append_column(
+            "id", pa.array(existing.row_id[changes.updates.row])
+        )
+        _ingest(cursor, "changed_rows", table.sort_by("id"))
+        assignments = ", ".join(
+            f"{c} = u.{c}" for c in (*_CONTENT, "scheduler_run_id", "updated_at")
+        )
         run(
-            f"UPDATE email_schedules SET {assignments}, "
-            "scheduler_run_id = u.scheduler_run_id, updated_at = u.now "
+            f"UPDATE email_schedules SET {assignments} "
             f"FROM temp.changed_rows AS u WHERE email_schedules.id = u.id "
             f"AND email_schedules.{_GUARD}"
         )
@@ -229,18 +287,19 @@ def write(
 
     inserted = 0
     if len(changes.inserts):
-        table = rows_table(
-            changes.inserts, vocabulary, send_time=send_time, run_id=run_id, now=now
-        ).sort_by([("contact_id", "ascending"), ("scheduled_send_date", "ascending")])
-        _ingest(cursor, "new_rows", table)
-        columns = ", ".join(["contact_id", *_CONTENT, "scheduler_run_id"])
-        run(
-            f"INSERT INTO email_schedules ({columns}, created_at, updated_at) "
-            f"SELECT {columns}, now, now FROM temp.new_rows"
+        # In contact order, the identity index grows at its end.
+        inserts = changes.inserts.take(
+            np.argsort(changes.inserts.contact_id, kind="stable")
         )
-        inserted = _changes(cursor)
+        table = rows_table(
+            inserts, vocabulary, send_time=send_time, run_id=run_id, now=now
+        )
+        table = table.append_column("created_at", table.column("updated_at"))
+        since = _total_changes(cursor)
+        cursor.adbc_ingest("email_schedules", table, mode="append")  # type: ignore[attr-defined]
+        inserted = _changes(cursor, since)
 
-    for name in ("stale_rows", "changed_rows", "new_rows"):
+    for name in ("stale_rows", "changed_rows"):
         run(f"DROP TABLE IF EXISTS temp.{name}")
     conflicts = (len(changes.deletes) - deleted) + (len(changes.updates) - updated)
     return Written(inserted, updated, deleted, conflicts)
