@@ -190,18 +190,16 @@ class TestSenderRows:
         real_write = writer.write
         taken: list[int] = []
 
-        def sender_races_the_write(
-            cursor: Any, changes: Any, existing: Any, *a: Any, **k: Any
-        ) -> Any:
+        def sender_races_the_write(cursor: Any, changes: Any, *a: Any, **k: Any) -> Any:
             # The sender takes over rows after the run read them.
-            ids = existing.row_id[changes.updates.row][:10].tolist()
+            ids = changes.update_ids[:10].tolist()
             marks = ", ".join("?" * len(ids))
             cursor.execute(
                 f"UPDATE email_schedules SET status = 'sent' WHERE id IN ({marks})",
                 ids,
             )
             taken.extend(ids)
-            return real_write(cursor, changes, existing, *a, **k)
+            return real_write(cursor, changes, *a, **k)
 
         monkeypatch.setattr(writer, "write", sender_races_the_write)
         config = write_config(planned_org.with_name("c.yaml"), BIRTHDAY_10)

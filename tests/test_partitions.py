@@ -77,3 +77,21 @@ def test_a_rerun_in_partitions_changes_nothing(template: Path, tmp_path: Path) -
         "unchanged": first["rows"]["inserted"],
         "conflicts": 0,
     }
+
+
+def test_each_run_ends_with_the_checksum_the_next_one_reads(
+    template: Path, tmp_path: Path
+) -> None:
+    # Each run works out the table's checksum after its write from the one
+    # before and its changes; the next run reads the table afresh.
+    org = copy_org(template, tmp_path / "org.sqlite3")
+    for offset in range(4):
+        report_of(org, TODAY + dt.timedelta(days=offset), 40)
+    with connection(org) as conn:
+        checksums = conn.execute(
+            "SELECT schedules_before_checksum, schedules_after_checksum "
+            "FROM scheduler_checkpoints ORDER BY id"
+        ).fetchall()
+    assert len(checksums) == 4
+    for (_, after), (before, _) in zip(checksums, checksums[1:], strict=False):
+        assert before == after

@@ -9,36 +9,52 @@ holds one partition at a time.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import pickle
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
-
-from email_scheduler.calendar import Ints
-from email_scheduler.plan import Plan
-from email_scheduler.store.reader import ContactRange, ExistingRows
+from email_scheduler.store.writer import Changes
 
 PARTITION_CONTACTS = 250_000
 """Contacts per partition: large enough that per-partition costs vanish,
 small enough that one partition's plan and rows stay a few hundred MB."""
 
 
+def _malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    library = ctypes.CDLL(name) if name else None
+    found: Callable[[int], int] | None = getattr(library, "malloc_trim", None)
+    return found
+
+
+_TRIM = _malloc_trim()
+
+
+def release_freed_memory() -> None:
+    """Give the memory freed by the last partition back to the system.
+
+    The ADBC driver hands query results over in buffers of the C heap, and
+    glibc keeps freed heap pages for later: after a few partitions a run
+    would hold hundreds of MB it no longer uses. Elsewhere this does
+    nothing.
+    """
+    if _TRIM is not None:
+        _TRIM(0)
+
+
 @dataclass(frozen=True)
 class SetAside:
     """What the writing pass needs of one planned partition."""
 
-    ids: ContactRange
-    contact_ids: Ints
-    plan: Plan
-    existing: ExistingRows
-    owned: npt.NDArray[np.bool_]
-    """Per existing row: the run plans it (see `planners.frozen`)."""
+    changes: Changes
+    """The partition's changes, before balancing dates its outgoing emails."""
     strings: list[str]
-    """The partition's vocabulary: the text of every code in plan and rows."""
+    """The partition's vocabulary: the text of every code in the changes."""
 
 
 class Shelf:

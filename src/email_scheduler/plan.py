@@ -263,6 +263,10 @@ class Outgoing:
         """Return a copy with some columns replaced."""
         return replace(self, **columns)  # type: ignore[arg-type]
 
+    def take(self, index: npt.NDArray[np.bool_] | Ints | slice) -> Outgoing:
+        """Return the emails selected by a mask, positions or a slice (a view)."""
+        return Outgoing(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
     @staticmethod
     def concat(parts: list[Outgoing]) -> Outgoing:
         """Return the emails of all parts, in order."""

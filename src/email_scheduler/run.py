@@ -43,7 +43,12 @@ from email_scheduler.contacts import (
     DataQuality,
     build_contacts,
 )
-from email_scheduler.partition import PARTITION_CONTACTS, SetAside, Shelf
+from email_scheduler.partition import (
+    PARTITION_CONTACTS,
+    SetAside,
+    Shelf,
+    release_freed_memory,
+)
 from email_scheduler.pipeline import (
     Context,
     Inputs,
@@ -343,54 +348,86 @@ def _run_passes(
         )
         ranges = reader.partitions(columnar, partition_contacts)
         bad_ids = reader.rows_without_id(sqlite)
-    totals, balancing, tally = _Totals(), _Balancing(), Counter[str]()
-    quality: list[DataQuality] = []
-    statuses: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
-    places: list[slice] = []
-    new_emails = existing_rows = 0
-    contacts_digest = hashlib.blake2b(digest_size=16)
+    planning = _Planning(settings, shared, shelf)
     for number, ids in enumerate(ranges):
         detail = f"(partition {number + 1} of {len(ranges)})"
-        context, plan = _plan_partition(columnar, shared, ids, tally, phase, detail)
-        inputs = context.inputs
-        totals.add(inputs, plan)
-        quality.append(inputs.quality)
-        statuses.append(
-            enrollment_statuses(
-                shared.campaigns, plan, inputs.existing, inputs.vocabulary, day, ids
-            )
+        context, plan = _plan_partition(
+            columnar, shared, ids, planning.tally, phase, detail
         )
-        contacts_digest.update(audit.contacts_checksum(inputs.contacts).encode())
-        places.append(balancing.add(context, plan))
-        new_emails += int((plan.row < 0).sum())
-        existing_rows += len(inputs.existing)
-        shelf.put(
-            number,
-            SetAside(
-                ids,
-                inputs.contacts.id,
-                plan,
-                inputs.existing,
-                context.unplanned.owned,
-                inputs.vocabulary.strings,
-            ),
-        )
-    totals.report(report)
-    limits = Limits.of(settings, totals.contacts_eligible)
+        with phase("write", detail):
+            planning.add(number, ids, context, plan)
+        del context, plan
+        release_freed_memory()
+    planning.totals.report(report)
+    limits = Limits.of(settings, planning.totals.contacts_eligible)
     with phase("balance"):
-        balanced = balancing.balance(settings, shared.kinds, limits, day, tally)
+        balanced = planning.balancing.balance(
+            settings, shared.kinds, limits, day, planning.tally
+        )
     report.balancing = {
         "daily_cap": limits.daily_cap,
         "ed_soft_limit": limits.ed_soft_limit,
-        **{key: tally[key] for key in TALLY_KEYS},
+        **{key: planning.tally[key] for key in TALLY_KEYS},
     }
     _add_external_quality(report, bad_ids, shared.engagement)
-    writing = _Writing(
-        shelf, places, balanced, shared.kinds, settings, day, report, quality,
-        statuses, contacts_digest.hexdigest(), writer.bulk(new_emails, existing_rows),
-    )  # fmt: skip
+    writing = _Writing(planning, balanced, report)
     with phase("write"):
         writing.run(path, columnar)
+
+
+@dataclass
+class _Planning:
+    """The planning pass: what it keeps of each partition for the rest of the run."""
+
+    settings: Settings
+    shared: _Shared
+    shelf: Shelf
+    totals: _Totals = field(default_factory=_Totals)
+    balancing: _Balancing = field(default_factory=_Balancing)
+    tally: Counter[str] = field(default_factory=Counter)
+    quality: list[DataQuality] = field(default_factory=list)
+    statuses: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = field(
+        default_factory=list
+    )
+    places: list[slice] = field(default_factory=list)
+    new_emails: int = 0
+    existing_rows: int = 0
+    digest: Any = field(default_factory=lambda: hashlib.blake2b(digest_size=16))
+
+    def add(self, number: int, ids: ContactRange, context: Context, plan: Plan) -> None:
+        """Keep what the rest of the run needs of one planned partition."""
+        inputs, shared = context.inputs, self.shared
+        self.totals.add(inputs, plan)
+        self.quality.append(inputs.quality)
+        self.statuses.append(
+            enrollment_statuses(
+                shared.campaigns,
+                plan,
+                inputs.existing,
+                inputs.vocabulary,
+                shared.today,
+                ids,
+            )
+        )
+        self.digest.update(audit.contacts_checksum(inputs.contacts).encode())
+        self.places.append(self.balancing.add(context, plan))
+        self.new_emails += int((plan.row < 0).sum())
+        self.existing_rows += len(inputs.existing)
+        changes = writer.diff(
+            plan,
+            inputs.existing,
+            inputs.vocabulary,
+            today=shared.today,
+            send_time=_send_time(self.settings),
+            contact_ids=inputs.contacts.id,
+            owned=context.unplanned.owned,
+            checksum=audit.ScheduleChecksum(shared.kinds),
+        )
+        self.shelf.put(number, SetAside(changes, inputs.vocabulary.strings))
+
+
+def _send_time(settings: Settings) -> str:
+    return settings.timing.send_time.strftime("%H:%M:%S")
 
 
 def _plan_partition(
@@ -439,68 +476,48 @@ def _add_external_quality(
 class _Writing:
     """The writing pass: each partition's changes, then the run's records."""
 
-    shelf: Shelf
-    places: list[slice]
+    planning: _Planning
     balanced: Outgoing
-    kinds: Kinds
-    settings: Settings
-    today: int
     report: RunReport
-    quality: list[DataQuality]
-    statuses: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]
-    contacts_checksum: str
-    bulk: bool
-    """Most of the plan is new (a first run): index the new rows at once."""
 
-    @property
-    def send_time(self) -> str:
-        return self.settings.timing.send_time.strftime("%H:%M:%S")
-
-    def _partitions(self) -> Iterator[tuple[SetAside, Vocabulary, writer.Changes]]:
-        """Yield each partition with its balanced plan's changes."""
-        for number, place in enumerate(self.places):
-            part = self.shelf.get(number)
-            plan = part.plan
-            send = plan.send.copy()
-            send[~plan.skipped] = self.balanced.send[place]
-            plan = plan.with_(send=send)
-            vocabulary = Vocabulary.restore(part.strings, self.kinds)
-            changes = writer.diff(
-                plan,
-                part.existing,
-                vocabulary,
-                today=self.today,
-                send_time=self.send_time,
-                contact_ids=part.contact_ids,
-                owned=part.owned,
-            )
-            yield part, vocabulary, changes
+    def _partitions(self) -> Iterator[tuple[writer.Settled, Vocabulary]]:
+        """Yield each partition's changes, dated by balancing."""
+        kinds = self.planning.shared.kinds
+        checksum = audit.ScheduleChecksum(kinds)
+        for number, place in enumerate(self.planning.places):
+            part = self.planning.shelf.get(number)
+            outgoing = self.balanced.take(place)
+            settled = writer.settle(part.changes, outgoing, checksum)
+            yield settled, Vocabulary.restore(part.strings, kinds)
+            del part, settled
+            release_freed_memory()
 
     def run(self, path: Path, columnar: Any) -> None:
         """Write every change (or, in a dry run, only count them)."""
+        settings = self.planning.settings
         if self.report.dry_run:
             rows: Counter[str] = Counter(inserted=0, updated=0, deleted=0, unchanged=0)
-            for _, _, changes in self._partitions():
+            for changes, _ in self._partitions():
                 rows["inserted"] += len(changes.inserts)
-                rows["updated"] += len(changes.updates)
+                rows["updated"] += len(changes.updates) + len(changes.redated_ids)
                 rows["deleted"] += len(changes.deletes)
                 rows["unchanged"] += changes.unchanged
             self.report.rows = dict(rows)
             return
-        if self.settings.backup.enabled:
-            target = audit.backup(path, self.settings, self.report.run_id)
+        if settings.backup.enabled:
+            target = audit.backup(path, settings, self.report.run_id)
             self.report.backup = str(target) if target else None
         with_retries(lambda: self._commit(columnar), "writing the plan")
 
     def _commit(self, columnar: Any) -> None:
         """Write the changes and all the run's records in one transaction."""
         now = _now()
+        planning = self.planning
+        bulk = writer.bulk(planning.new_emails, planning.existing_rows)
         with columnar.cursor() as cursor:
             try:
                 indexing = (
-                    writer.send_date_index_rebuilt(cursor)
-                    if self.bulk
-                    else nullcontext()
+                    writer.send_date_index_rebuilt(cursor) if bulk else nullcontext()
                 )
                 with indexing:
                     rows, checksums = self._write_partitions(cursor, now)
@@ -519,16 +536,15 @@ class _Writing:
             inserted=0, updated=0, deleted=0, unchanged=0, conflicts=0
         )
         before = after = np.uint64(0)
-        for part, vocabulary, changes in self._partitions():
-            was, will = _checksums(part, vocabulary, changes)
+        for changes, vocabulary in self._partitions():
+            was, will = changes.checksums
             with np.errstate(over="ignore"):
                 before, after = before + was, after + will
             written = writer.write(
                 cursor,
                 changes,
-                part.existing,
                 vocabulary,
-                send_time=self.send_time,
+                send_time=_send_time(self.planning.settings),
                 run_id=self.report.run_id,
                 now=now,
             )
@@ -543,12 +559,13 @@ class _Writing:
         self, cursor: Any, now: str, before: np.uint64, after: np.uint64
     ) -> None:
         """Write the enrollment statuses, data quality and completed checkpoint."""
-        report = self.report
-        ids = np.concatenate([ids for ids, _ in self.statuses] or [np.zeros(0, int)])
-        new = np.concatenate([s for _, s in self.statuses] or [np.zeros(0, int)])
+        report, planning = self.report, self.planning
+        statuses = planning.statuses
+        ids = np.concatenate([ids for ids, _ in statuses] or [np.zeros(0, int)])
+        new = np.concatenate([s for _, s in statuses] or [np.zeros(0, int)])
         write_statuses(cursor, ids.astype(np.int64), new.astype(np.int64), now)
         audit.replace_data_quality(
-            cursor, report.run_id, DataQuality.concat(self.quality)
+            cursor, report.run_id, DataQuality.concat(planning.quality)
         )
         rows = report.rows
         audit.complete_checkpoint(
@@ -556,7 +573,7 @@ class _Writing:
             report.run_id,
             now,
             {
-                "contacts_checksum": self.contacts_checksum,
+                "contacts_checksum": planning.digest.hexdigest(),
                 "schedules_before_checksum": audit.hex64(before),
                 "schedules_after_checksum": audit.hex64(after),
                 "contacts_processed": report.contacts_read,
@@ -569,24 +586,3 @@ class _Writing:
                 "summary": report.to_dict(),
             },
         )
-
-
-def _checksums(
-    part: SetAside, vocabulary: Vocabulary, changes: writer.Changes
-) -> tuple[np.uint64, np.uint64]:
-    """Return the checksums of a partition's rows before and after the changes."""
-    checksum = audit.ScheduleChecksum(vocabulary)
-    existing = part.existing
-    before = checksum.existing(existing)
-    gone = np.isin(existing.row_id, changes.deletes)
-    replaced = existing.take(
-        np.concatenate([np.flatnonzero(gone), changes.updates.row])
-    )
-    with np.errstate(over="ignore"):
-        after = (
-            before
-            - checksum.existing(replaced)
-            + checksum.planned(changes.updates)
-            + checksum.planned(changes.inserts)
-        )
-    return before, after

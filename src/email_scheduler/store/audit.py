@@ -14,15 +14,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 from filelock import FileLock, Timeout
 
-from email_scheduler.calendar import mix64, text_salt
+from email_scheduler.calendar import Days, Ints, mix64, text_salt
 from email_scheduler.config import Settings
 from email_scheduler.contacts import Contacts, DataQuality
 from email_scheduler.errors import DatabaseError, RunLockedError
-from email_scheduler.plan import PRE_SCHEDULED, SKIPPED, Plan, Vocabulary
+from email_scheduler.plan import (
+    PRE_SCHEDULED,
+    SKIPPED,
+    Kinds,
+    Outgoing,
+    Plan,
+    Vocabulary,
+)
 from email_scheduler.store.database import transaction, with_retries
 from email_scheduler.store.reader import ExistingRows
 
@@ -251,52 +259,59 @@ class ScheduleChecksum:
 
     Each row hashes its contact, type, event date, send date and status;
     the table's checksum is the sum of its rows' hashes (mod 2**64), so the
-    checksum after the write follows from the one before and the changes.
+    checksum after the write follows from the one before and the changes,
+    and the sum over partitions is the table's.
     """
 
-    def __init__(self, vocabulary: Vocabulary) -> None:
-        self.vocabulary = vocabulary
-        self._salts = np.array(
-            [text_salt(s) for s in vocabulary.strings], dtype=np.uint64
-        )
+    def __init__(self, kinds: Kinds) -> None:
+        self.kinds = kinds
+        self._types = np.zeros(0, dtype=np.uint64)
+        self._statuses = {
+            skipped: text_salt(SKIPPED if skipped else PRE_SCHEDULED)
+            for skipped in (False, True)
+        }
 
-    def _salt(self, codes: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
-        if len(self._salts) < len(self.vocabulary.strings):
-            self._salts = np.array(
-                [text_salt(s) for s in self.vocabulary.strings], dtype=np.uint64
-            )
-        return self._salts[codes]
+    def _type_salts(self, kind: Ints) -> npt.NDArray[np.uint64]:
+        pairs = self.kinds.pairs
+        if len(self._types) < len(pairs):
+            self._types = np.array([text_salt(t) for t, _ in pairs], dtype=np.uint64)
+        return self._types[kind] if len(kind) else np.zeros(0, np.uint64)
 
-    def _type_codes(self) -> np.ndarray:  # type: ignore[type-arg]
-        return np.array(
-            [self.vocabulary.code(t) for t, _ in self.vocabulary.kinds], dtype=np.int64
-        )
-
-    def existing(self, rows: ExistingRows) -> np.uint64:
+    def existing(self, rows: ExistingRows, vocabulary: Vocabulary) -> np.uint64:
         """Return the summed hash of existing rows."""
-        types = self._type_codes()
+        codes, inverse = np.unique(rows.status, return_inverse=True)
+        salts = np.array(
+            [text_salt(vocabulary.strings[c]) for c in codes.tolist()], np.uint64
+        )
         return _row_hashes(
             rows.contact_id,
-            self._salt(types[rows.kind]) if len(rows) else np.zeros(0, np.uint64),
+            self._type_salts(rows.kind),
             rows.event,
             rows.send,
-            self._salt(rows.status),
+            salts[inverse.reshape(-1)] if len(codes) else np.zeros(0, np.uint64),
         )
 
     def planned(self, plan: Plan) -> np.uint64:
         """Return the summed hash of planned rows as they will be written."""
-        types = self._type_codes()
         status = np.where(
-            plan.skipped,
-            self.vocabulary.code(SKIPPED),
-            self.vocabulary.code(PRE_SCHEDULED),
-        )
+            plan.skipped, self._statuses[True], self._statuses[False]
+        ).astype(np.uint64)
         return _row_hashes(
             plan.contact_id,
-            self._salt(types[plan.kind]) if len(plan) else np.zeros(0, np.uint64),
+            self._type_salts(plan.kind),
             plan.event,
             plan.send,
-            self._salt(status),
+            status,
+        )
+
+    def outgoing(self, emails: Outgoing, send: Days | None = None) -> np.uint64:
+        """Return the summed hash of outgoing emails (dated `send`, if given)."""
+        return _row_hashes(
+            emails.contact_id,
+            self._type_salts(emails.kind.astype(np.int64)),
+            emails.event,
+            emails.send if send is None else send,
+            np.full(len(emails), self._statuses[False], dtype=np.uint64),
         )
 
 

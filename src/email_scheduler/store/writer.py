@@ -30,8 +30,9 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from email_scheduler.calendar import MISSING, Ints, civil, from_days
-from email_scheduler.plan import PRE_SCHEDULED, SKIPPED, Plan, Vocabulary
+from email_scheduler.calendar import MISSING, Days, Ints, civil, from_days
+from email_scheduler.plan import PRE_SCHEDULED, SKIPPED, Outgoing, Plan, Vocabulary
+from email_scheduler.store.audit import ScheduleChecksum
 from email_scheduler.store.reader import ExistingRows
 
 _GUARD = f"status IN ('{PRE_SCHEDULED}', '{SKIPPED}')"
@@ -54,15 +55,54 @@ _CONTENT = (
 
 
 @dataclass(frozen=True)
+class Redated:
+    """Rows whose content the plan keeps, and whose date balancing may move."""
+
+    row_id: Ints
+    written: Days
+    """The row's date."""
+    place: Ints
+    """The email's position among its partition's outgoing emails."""
+
+
+@dataclass(frozen=True)
 class Changes:
-    """What the plan changes in email_schedules."""
+    """What a partition's plan changes in email_schedules, before balancing.
+
+    Balancing may still move outgoing emails; `settle` gives them their
+    dates. Every other decision of the smart update is already made.
+    """
 
     inserts: Plan
     updates: Plan
-    """Planned rows whose existing row (`Plan.row`) must change."""
+    """Planned emails whose row's content changed."""
+    update_ids: Ints
+    """The ids of those rows."""
     deletes: Ints
     """Row ids to delete."""
+    redated: Redated
     unchanged: int
+    """Rows left as they are whatever balancing does."""
+    places: tuple[Ints, Ints]
+    """Outgoing positions of the inserts and the updates (-1: skipped)."""
+    checksums: tuple[np.uint64, np.uint64]
+    """Checksums of the partition's rows, and of those deleted or updated."""
+
+
+@dataclass(frozen=True)
+class Settled:
+    """The changes of a partition once balancing has dated every email."""
+
+    inserts: Plan
+    updates: Plan
+    update_ids: Ints
+    deletes: Ints
+    redated_ids: Ints
+    """Rows whose only change is their date."""
+    redated_send: Days
+    unchanged: int
+    checksums: tuple[np.uint64, np.uint64]
+    """Checksums of the partition's rows before and after the changes."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +116,12 @@ class Written:
     """Rows the sending system took over between our read and our write."""
 
 
+def _places(plan: Plan) -> Ints:
+    """Return each email's position among the plan's outgoing emails, or -1."""
+    going = ~plan.skipped
+    return np.where(going, np.cumsum(going) - 1, -1)
+
+
 def diff(
     plan: Plan,
     existing: ExistingRows,
@@ -85,37 +131,94 @@ def diff(
     send_time: str,
     contact_ids: Ints,
     owned: npt.NDArray[np.bool_],
+    checksum: ScheduleChecksum,
 ) -> Changes:
     """Return the inserts, updates and deletes that turn the table into the plan.
 
     `owned` says, per existing row, whether the run plans it, so that such
-    a row the plan lacks is stale.
+    a row the plan lacks is stale. An outgoing email whose row differs at
+    most in its date is left for `settle`: balancing decides its date.
     """
+    places = _places(plan)
     matched = plan.row >= 0
     rows = plan.row[matched]
-    part = plan.take(matched)
     status = np.where(
-        part.skipped, vocabulary.code(SKIPPED), vocabulary.code(PRE_SCHEDULED)
+        plan.skipped[matched], vocabulary.code(SKIPPED), vocabulary.code(PRE_SCHEDULED)
     )
     same = (
-        (existing.kind[rows] == part.kind)
-        & (existing.send[rows] == part.send)
+        (existing.kind[rows] == plan.kind[matched])
         & (existing.time[rows] == vocabulary.code(send_time))
         & (existing.status[rows] == status)
-        & (existing.reason[rows] == part.reason)
-        & (existing.priority[rows] == part.priority)
-        & (existing.email_template[rows] == part.email_template)
-        & (existing.sms_template[rows] == part.sms_template)
-        & (existing.metadata[rows] == part.metadata)
-        & (existing.event[rows] == part.event)
+        & (existing.reason[rows] == plan.reason[matched])
+        & (existing.priority[rows] == plan.priority[matched])
+        & (existing.email_template[rows] == plan.email_template[matched])
+        & (existing.sms_template[rows] == plan.sms_template[matched])
+        & (existing.metadata[rows] == plan.metadata[matched])
+        & (existing.event[rows] == plan.event[matched])
     )
+    going = ~plan.skipped[matched]
+    redated = same & going
+    unchanged = same & ~going & (existing.send[rows] == plan.send[matched])
+    changed = ~redated & ~unchanged
+    at = np.flatnonzero(matched)
+    stale = _stale(existing, vocabulary, rows, today, contact_ids, owned)
+    replaced = np.concatenate([np.flatnonzero(stale), rows[changed]])
     return Changes(
         inserts=plan.take(~matched),
-        updates=part.take(~same),
-        deletes=existing.row_id[
-            _stale(existing, vocabulary, rows, today, contact_ids, owned)
-        ],
-        unchanged=int(same.sum()),
+        updates=plan.take(at[changed]),
+        update_ids=existing.row_id[rows[changed]],
+        deletes=existing.row_id[stale],
+        redated=Redated(
+            existing.row_id[rows[redated]],
+            existing.send[rows[redated]],
+            places[at[redated]],
+        ),
+        unchanged=int(unchanged.sum()),
+        places=(places[~matched], places[at[changed]]),
+        checksums=(
+            checksum.existing(existing, vocabulary),
+            checksum.existing(existing.take(replaced), vocabulary),
+        ),
+    )
+
+
+def settle(changes: Changes, outgoing: Outgoing, checksum: ScheduleChecksum) -> Settled:
+    """Return the changes with the dates balancing gave the outgoing emails.
+
+    `outgoing` holds the partition's balanced outgoing emails, in place
+    order.
+    """
+
+    def dated(part: Plan, places: Ints) -> Plan:
+        going = places >= 0
+        send = part.send.copy()
+        send[going] = outgoing.send[places[going]]
+        return part.with_(send=send)
+
+    inserts = dated(changes.inserts, changes.places[0])
+    updates = dated(changes.updates, changes.places[1])
+    redated = changes.redated
+    emails = outgoing.take(redated.place)
+    moved = emails.send != redated.written
+    before, removed = changes.checksums
+    with np.errstate(over="ignore"):
+        after = (
+            before
+            - removed
+            - checksum.outgoing(emails.take(moved), redated.written[moved])
+            + checksum.outgoing(emails.take(moved))
+            + checksum.planned(updates)
+            + checksum.planned(inserts)
+        )
+    return Settled(
+        inserts=inserts,
+        updates=updates,
+        update_ids=changes.update_ids,
+        deletes=changes.deletes,
+        redated_ids=redated.row_id[moved],
+        redated_send=emails.send[moved],
+        unchanged=changes.unchanged + int((~moved).sum()),
+        checksums=(before, after),
     )
 
 
@@ -244,9 +347,8 @@ def _ingest(cursor: object, name: str, table: pa.Table) -> None:
 
 
 def write(
-    cursor: object,
-    changes: Changes,
-    existing: ExistingRows,
+    cursor: Any,
+    changes: Settled,
     vocabulary: Vocabulary,
     *,
     send_time: str,
@@ -254,12 +356,10 @@ def write(
     now: str,
 ) -> Written:
     """Apply the changes through an ADBC cursor, inside the caller's transaction."""
-    run = cursor.execute  # type: ignore[attr-defined]
+    run = cursor.execute
     deleted = 0
     if len(changes.deletes):
-        _ingest(
-            cursor, "stale_rows", pa.table({"id": pa.array(np.sort(changes.deletes))})
-        )
+        _ingest(cursor, "stale_rows", pa.table({"id": np.sort(changes.deletes)}))
         run(
             f"DELETE FROM email_schedules WHERE {_GUARD} "
             "AND id IN (SELECT id FROM temp.stale_rows)"
@@ -271,9 +371,7 @@ def write(
         table = rows_table(
             changes.updates, vocabulary, send_time=send_time, run_id=run_id, now=now
         )
-        table = table.append_column(
-            "id", pa.array(existing.row_id[changes.updates.row])
-        )
+        table = table.append_column("id", pa.array(changes.update_ids))
         _ingest(cursor, "changed_rows", table.sort_by("id"))
         assignments = ", ".join(
             f"{c} = u.{c}" for c in (*_CONTENT, "scheduler_run_id", "updated_at")
@@ -284,6 +382,24 @@ def write(
             f"AND email_schedules.{_GUARD}"
         )
         updated = _changes(cursor)
+
+    redated = 0
+    if len(changes.redated_ids):
+        order = np.argsort(changes.redated_ids)
+        table = pa.table(
+            {
+                "id": changes.redated_ids[order],
+                "scheduled_send_date": _date_strings(changes.redated_send[order]),
+            }
+        )
+        _ingest(cursor, "redated_rows", table)
+        run(
+            "UPDATE email_schedules SET scheduled_send_date = u.scheduled_send_date, "
+            f"scheduler_run_id = '{run_id}', updated_at = '{now}' "
+            f"FROM temp.redated_rows AS u WHERE email_schedules.id = u.id "
+            f"AND email_schedules.{_GUARD}"
+        )
+        redated = _changes(cursor)
 
     inserted = 0
     if len(changes.inserts):
@@ -296,10 +412,12 @@ def write(
         )
         table = table.append_column("created_at", table.column("updated_at"))
         since = _total_changes(cursor)
-        cursor.adbc_ingest("email_schedules", table, mode="append")  # type: ignore[attr-defined]
+        cursor.adbc_ingest("email_schedules", table, mode="append")
         inserted = _changes(cursor, since)
 
-    for name in ("stale_rows", "changed_rows"):
+    for name in ("stale_rows", "changed_rows", "redated_rows"):
         run(f"DROP TABLE IF EXISTS temp.{name}")
-    conflicts = (len(changes.deletes) - deleted) + (len(changes.updates) - updated)
-    return Written(inserted, updated, deleted, conflicts)
+    conflicts = (len(changes.deletes) - deleted) + (
+        len(changes.updates) + len(changes.redated_ids) - updated - redated
+    )
+    return Written(inserted, updated + redated, deleted, conflicts)
