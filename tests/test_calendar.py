@@ -308,6 +308,37 @@ class TestParseDates:
         ]
         assert malformed.tolist() == [False, False, True, False]
 
+    @given(
+        st.lists(
+            st.one_of(
+                st.dates().map(dt.date.isoformat),  # real dates, leap days too
+                st.from_regex(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z"),  # Feb 30, month 13
+                st.from_regex(r"\A[0-9 -]{10}\Z"),  # ten characters, any shape
+                st.text(max_size=12),  # anything, non-ASCII too
+            ),
+            max_size=30,
+        )
+    )
+    @settings(max_examples=300, deadline=None)
+    def test_agrees_with_datetime(self, texts: list[str]) -> None:
+        # Plain dates are read from the bytes; datetime is the oracle.
+        days, malformed = parse_dates(column(*texts))
+        for text, found, bad in zip(
+            texts, days.tolist(), malformed.tolist(), strict=True
+        ):
+            value = text.strip()
+            try:
+                expected = dt.date.fromisoformat(value) if len(value) == 10 else None
+            except ValueError:
+                expected = None
+            plain = len(value) == 10 and value.isascii()
+            if plain and value[4] == "-" and value[7] == "-":
+                assert (found == MISSING) == (expected is None), text
+                assert found == MISSING or from_days(found) == expected
+                assert bad == (expected is None)
+            elif not value:
+                assert found == MISSING and not bad
+
 
 class TestStableOffset:
     def test_same_in_another_process(self) -> None:

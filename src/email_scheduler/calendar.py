@@ -161,21 +161,80 @@ def _flags(column: pa.ChunkedArray) -> npt.NDArray[np.bool_]:
     )
 
 
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+_ZERO = ord("0")
+
+
+def _plain_dates(text: pa.Array) -> tuple[Days, npt.NDArray[np.bool_], Ints]:
+    """Return (days, valid, length) of text values, reading `YYYY-MM-DD` only.
+
+    Values of any other length are left invalid, for the general parser.
+    The digits are read straight from the Arrow buffers: no string per row.
+    """
+    n = len(text)
+    _, offsets, data = text.buffers()
+    bounds = np.frombuffer(offsets, dtype=np.int32, count=n + 1, offset=text.offset * 4)
+    length = np.diff(bounds)
+    days = np.full(n, MISSING, dtype=np.int64)
+    valid = np.zeros(n, dtype=bool)
+    ten = np.flatnonzero(length == 10)
+    if not len(ten) or data is None:
+        return days, valid, length
+    raw = np.frombuffer(data, dtype=np.uint8)
+    if len(ten) == n:  # every value: the characters lie end to end
+        first = int(bounds[0])
+        chars = raw[first : first + 10 * n].reshape(n, 10)
+
+        def char(k: int) -> npt.NDArray[np.uint8]:
+            return chars[:, k]
+    else:
+        starts = bounds[ten]
+
+        def char(k: int) -> npt.NDArray[np.uint8]:
+            return raw[starts + k]
+
+    shaped = (char(4) == ord("-")) & (char(7) == ord("-"))
+    digit = {}
+    for k in (0, 1, 2, 3, 5, 6, 8, 9):
+        value = char(k) - np.uint8(_ZERO)  # wraps below "0": then above 9
+        shaped &= value <= 9
+        digit[k] = value.astype(np.int32)
+    year = digit[0] * 1000 + digit[1] * 100 + digit[2] * 10 + digit[3]
+    month = digit[5] * 10 + digit[6]
+    day = digit[8] * 10 + digit[9]
+    real = shaped & (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1)
+    longest = _DAYS_IN_MONTH[np.where(real, month, 1)] + ((month == 2) & is_leap(year))
+    real &= day <= longest
+    days[ten[real]] = date_days(year[real], month[real], day[real])
+    valid[ten[real]] = True
+    return days, valid, length
+
+
 def parse_dates(column: pa.ChunkedArray) -> tuple[Days, npt.NDArray[np.bool_]]:
     """Return (days, malformed) for a text column of dates.
 
     Accepts `YYYY-MM-DD`, optionally followed by a time of day (00:00 to
     23:59:60) after a space or `T`. An empty value is missing; anything else
     that is not a real calendar date and time is missing and flagged as
-    malformed.
+    malformed. Plain dates, the common case, are read without parsing text.
     """
     text = pc.utf8_trim_whitespace(column.cast(pa.string()))
-    present = _flags(pc.not_equal(text, ""))
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    text = text.fill_null("")
+    days, valid, length = _plain_dates(text)
+    other = np.flatnonzero((length != 10) & (length > 0))
+    if len(other):
+        days[other], valid[other] = _timed_dates(text.take(pa.array(other)))
+    return days, (length > 0) & ~valid
+
+
+def _timed_dates(text: pa.Array) -> tuple[Days, npt.NDArray[np.bool_]]:
+    """Return (days, valid) of dates written with a time of day (or wrong)."""
     day = pc.utf8_slice_codeunits(text, 0, 10)
     parsed = pc.strptime(day, format="%Y-%m-%d", unit="s", error_is_null=True)
     # strptime rolls 2023-02-30 over to March; formatting back catches that.
     exact = pc.equal(pc.strftime(parsed, format="%Y-%m-%d"), day)
     valid = _flags(pc.and_(pc.match_substring_regex(text, _DATE), exact))
     days = parsed.cast(pa.date32()).cast(pa.int32()).fill_null(0).to_numpy()
-    days = np.where(valid, days.astype(np.int64), MISSING)
-    return days, present & ~valid
+    return np.where(valid, days.astype(np.int64), MISSING), valid

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from email_scheduler.store.writer import Changes
 
-PARTITION_CONTACTS = 250_000
+PARTITION_CONTACTS = 100_000
 """Contacts per partition: large enough that per-partition costs vanish,
 small enough that one partition's plan and rows stay a few hundred MB."""
 

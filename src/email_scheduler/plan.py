@@ -9,6 +9,7 @@ the table compares integers, and strings are built only for rows written.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, fields, replace
 from typing import Protocol, Self, TypeVar
 
@@ -39,14 +40,23 @@ class Kinds:
     def __init__(self) -> None:
         self._codes: dict[tuple[str, int], int] = {}
         self.pairs: list[tuple[str, int]] = []
+        self._lock = threading.Lock()
 
     def code(self, email_type: str, instance_id: int = 0) -> int:
-        """Return the code of an email kind, registering it on first sight."""
+        """Return the code of an email kind, registering it on first sight.
+
+        Partitions are read on another thread than they are planned, and
+        both register kinds.
+        """
         key = (email_type, instance_id)
         found = self._codes.get(key)
         if found is None:
-            found = self._codes[key] = len(self.pairs)
-            self.pairs.append(key)
+            with self._lock:
+                found = self._codes.get(key)
+                if found is None:
+                    found = len(self.pairs)
+                    self.pairs.append(key)
+                    self._codes[key] = found
         return found
 
 
