@@ -3,23 +3,27 @@
 Each example draws a few contacts whose birthdays and policy anniversaries
 cluster around one to three dates, some rows the sender already holds, a
 today, and load-balancing settings with a cap of 1 to 5 so that balancing
-really moves emails. The checks recount everything from the drawn inputs:
-windows with the scalar `oracle`, one email a day and the frequency limit
-by walking each contact's dates.
+really moves emails. Two orgs in three also run campaigns whose send
+dates fall on the same clusters: enrolled or all-contacts, spread or on a
+trigger (before or after it), respecting windows or not. The checks recount
+everything from the drawn inputs: windows with the scalar `oracle`, one
+email a day and the frequency limit by walking each contact's dates.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import NamedTuple
 
 import numpy as np
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import oracle
-from email_scheduler.calendar import from_days, to_days
+from email_scheduler.calendar import MISSING, from_days, to_days
 from email_scheduler.config import Settings
 from email_scheduler.constraints.balancing import (
     enforce_daily_cap,
@@ -35,8 +39,13 @@ from email_scheduler.pipeline import (
     plan_emails,
 )
 from email_scheduler.plan import Plan, Vocabulary
-from test_anniversary import Row, existing_rows
-from test_conflicts import as_rows
+from email_scheduler.store.campaigns import (
+    EMAIL_TYPE_PREFIX,
+    Campaigns,
+    CampaignType,
+)
+from email_scheduler.store.reader import ExistingRows
+from test_campaigns import campaigns, instance
 from test_properties import (
     STATES,
     Person,
@@ -45,23 +54,99 @@ from test_properties import (
     resolved_state,
 )
 
-PROPERTY = settings(max_examples=40, deadline=None)
+PROPERTY = settings(max_examples=60, deadline=None)
 HELD = ("scheduled", "processing", "sent", "delivered")
 ANNIVERSARY = ("birthday", "effective_date", "aep")
 DATED_RULES = tuple(r for r in Settings().state_rules if r.rule != "year_round")
+
+
+class Row(NamedTuple):
+    """A row of `email_schedules`: held by the sender, skipped, or written."""
+
+    contact_id: int
+    email_type: str
+    event: dt.date | None
+    send: dt.date
+    status: str = "pre-scheduled"
+    reason: str = ""
+    instance: int = 0
+    """The campaign instance of a campaign email, else 0."""
 
 
 @dataclass(frozen=True)
 class Org:
     people: list[Person]
     held: list[Row]
-    """Rows already in email_schedules (held by the sender, or skipped)."""
+    """Rows already in email_schedules (held by the sender, skipped, or
+    written by an earlier run)."""
     today: dt.date
     settings: Settings
+    campaigns: Campaigns = field(default_factory=Campaigns)
+
+    def goes_out(self, row: Row) -> bool:
+        """Return whether a run leaves `row` to go out as it is.
+
+        Besides what the sender holds, that is a pending email of an
+        instance that has ended: it goes out as planned.
+        """
+        if row.status in HELD:
+            return True
+        ended = {i.id for i in self.campaigns.instances if i.ended_by(self.today)}
+        pending = row.status == "pre-scheduled" and row.send >= self.today
+        return pending and row.instance in ended
+
+    def respects_windows(self, email_type: str) -> bool:
+        """Return whether SPEC 6.3 has emails of this type respect windows."""
+        if email_type == "post_window":
+            return False
+        kind = self.campaigns.types.get(email_type.removeprefix(EMAIL_TYPE_PREFIX))
+        if email_type.startswith(EMAIL_TYPE_PREFIX) and kind is not None:
+            return kind.respect_exclusion_windows
+        return True
 
 
 def is_follow_up(email_type: str) -> bool:
     return email_type.startswith("followup_")
+
+
+def existing_rows(rows: list[Row], vocabulary: Vocabulary) -> ExistingRows:
+    def ints(values: list[int]) -> np.ndarray:
+        return np.array(values, dtype=np.int64)
+
+    n = len(rows)
+    return ExistingRows(
+        row_id=ints(list(range(1, n + 1))),
+        contact_id=ints([r.contact_id for r in rows]),
+        kind=ints([vocabulary.kind(r.email_type, r.instance) for r in rows]),
+        event=ints([to_days(r.event) if r.event else int(MISSING) for r in rows]),
+        event_year=ints([r.event.year if r.event else -1 for r in rows]),
+        send=ints([to_days(r.send) for r in rows]),
+        status=ints([vocabulary.code(r.status) for r in rows]),
+        time=ints([vocabulary.code("08:30:00")] * n),
+        reason=ints([vocabulary.code(r.reason) for r in rows]),
+        priority=ints([-1] * n),
+        email_template=ints([vocabulary.code(r.email_type) for r in rows]),
+        sms_template=ints([0] * n),
+        metadata=ints([0] * n),
+        parent=ints([-1] * n),
+        sent_at=ints([-1] * n),
+    )
+
+
+def as_rows(plan: Plan, vocabulary: Vocabulary) -> list[Row]:
+    """Return a plan as the rows a write of it would leave in the table."""
+    return [
+        Row(
+            contact_id=int(plan.contact_id[i]),
+            email_type=vocabulary.kinds[int(plan.kind[i])][0],
+            event=from_days(int(plan.event[i])),
+            send=from_days(int(plan.send[i])),
+            status="skipped" if plan.skipped[i] else "pre-scheduled",
+            reason=vocabulary.strings[int(plan.reason[i])],
+            instance=vocabulary.kinds[int(plan.kind[i])][1],
+        )
+        for i in range(len(plan))
+    ]
 
 
 # -- strategies -------------------------------------------------------------
@@ -69,6 +154,51 @@ def is_follow_up(email_type: str) -> bool:
 
 def _shift(day: dt.date, days: int) -> dt.date:
     return day + dt.timedelta(days=days)
+
+
+Near = Callable[[int], st.SearchStrategy[dt.date]]
+"""Dates near the clusters, given how many days before them the email goes."""
+
+
+@st.composite
+def campaign_setups(
+    draw: st.DrawFn, today: dt.date, near_cluster: Near, count: int
+) -> Campaigns:
+    """Return one or two campaign types with one or two instances each."""
+    names = st.lists(st.sampled_from(["promo", "rates"]), min_size=1, unique=True)
+    kinds, instances, enrolled = [], [], []
+    for name in draw(names):
+        kind = CampaignType(
+            name,
+            respect_exclusion_windows=draw(st.booleans()),
+            days_before_event=draw(st.integers(-20, 30)),
+            target_all_contacts=draw(st.booleans()),
+            # Between and around the anniversary emails' 10, 20, 30 and 40.
+            priority=draw(st.sampled_from([5, 15, 35, 50])),
+            spread_evenly=draw(st.booleans()),
+        )
+        kinds.append(kind)
+        for _ in range(draw(st.integers(1, 2))):
+            number = len(instances) + 1
+            first = draw(near_cluster(0))
+            last = _shift(first, draw(st.integers(0, 10)))
+            start = min(first, _shift(today, draw(st.integers(-60, 3))))
+            end = max(last, _shift(today, draw(st.integers(-5, 120))))
+            trigger = draw(near_cluster(kind.days_before_event))
+            values = {
+                "active_start_date": start.isoformat(),
+                "active_end_date": end.isoformat(),
+                "target_states": draw(st.sampled_from([None, "CA,MO,NY,TX", "NV"])),
+                "metadata": f'{{"trigger_date": "{trigger.isoformat()}"}}',
+            }
+            if kind.spread_evenly and draw(st.booleans()):
+                values["spread_start_date"] = first.isoformat()
+                values["spread_end_date"] = last.isoformat()
+            instances.append(instance(number, name, **values))
+            for contact in draw(st.sets(st.integers(1, count), min_size=1)):
+                day = draw(near_cluster(kind.days_before_event))
+                enrolled.append((contact, number, day.isoformat(), "pending"))
+    return campaigns(kinds, instances, enrolled)
 
 
 @st.composite
@@ -122,7 +252,14 @@ def orgs(draw: st.DrawFn) -> Org:
         "period_days": draw(st.integers(1, 40)),
     }
     chosen = Settings.model_validate({"load_balancing": rules, "frequency": frequency})
-    return Org(people, held, today, chosen)
+    # Two orgs in three run campaigns.
+    with_campaigns = draw(st.sampled_from([False, True, True]))
+    setup = (
+        draw(campaign_setups(today, near_cluster, count))
+        if with_campaigns
+        else Campaigns()
+    )
+    return Org(people, held, today, chosen, setup)
 
 
 # -- running ----------------------------------------------------------------
@@ -133,7 +270,8 @@ def inputs_of(org: Org) -> Inputs:
     table = contacts_table(org.people)
     statuses = org.settings.suppressed_contact_statuses
     contacts, quality = build_contacts(table, to_days(org.today), statuses)
-    return Inputs(contacts, quality, existing_rows(org.held, vocabulary), vocabulary)
+    existing = existing_rows(org.held, vocabulary)
+    return Inputs(contacts, quality, existing, vocabulary, org.campaigns)
 
 
 @dataclass(frozen=True)
@@ -179,10 +317,10 @@ def stages(org: Org) -> Stages:
 
 
 def held_days(org: Org) -> dict[int, list[int]]:
-    """Return each contact's days of non-follow-up emails the sender holds."""
+    """Return each contact's days of non-follow-up emails that go out anyway."""
     days: dict[int, list[int]] = defaultdict(list)
     for row in org.held:
-        if row.status in HELD and not is_follow_up(row.email_type):
+        if org.goes_out(row) and not is_follow_up(row.email_type):
             days[row.contact_id].append(to_days(row.send))
     return days
 
@@ -216,8 +354,8 @@ def crowded_windows(
 
 
 def held_load(org: Org) -> Counter[int]:
-    """Return the emails the sender holds per day, follow-ups included."""
-    return Counter(to_days(r.send) for r in org.held if r.status in HELD)
+    """Return the emails that go out anyway per day, follow-ups included."""
+    return Counter(to_days(r.send) for r in org.held if org.goes_out(r))
 
 
 def load(plan: Plan, org: Org) -> Counter[int]:
@@ -275,6 +413,87 @@ SENDER_CROWDS_THE_LAST_DAY_EXAMPLE = _org(
     load_balancing={**CAP_OF_ONE, "cap_lookahead_days": 1},
 )
 
+YEAR_2025 = {"active_start_date": "2025-01-01", "active_end_date": "2025-12-31"}
+# Two campaign emails on Jan 11 with a cap of 1: the rate notice (priority
+# 5) stays; the promo, a day after its trigger, could move up to Jan 13, but
+# its CA contact's birthday window opens on Jan 12, so it may not.
+CAMPAIGN_BEFORE_A_WINDOW_EXAMPLE = Org(
+    [Person(1, "CA", dt.date(1950, 4, 12), None), Person(2, "TX", None, None)],
+    [],
+    dt.date(2025, 1, 1),
+    Settings.model_validate({"load_balancing": CAP_OF_ONE}),
+    campaigns(
+        [
+            CampaignType("promo", days_before_event=-1),
+            CampaignType("rates", priority=5),
+        ],
+        [instance(1, "promo", **YEAR_2025), instance(2, "rates", **YEAR_2025)],
+        [(1, 1, "2025-01-10", "pending"), (2, 2, "2025-01-11", "pending")],
+    ),
+)
+# The same two on Jan 11 for Texans: the promo, due on its trigger, stays.
+CAMPAIGN_ON_ITS_TRIGGER_EXAMPLE = Org(
+    [Person(1, "TX", None, None), Person(2, "TX", None, None)],
+    [],
+    dt.date(2025, 1, 1),
+    Settings.model_validate({"load_balancing": CAP_OF_ONE}),
+    campaigns(
+        [CampaignType("promo"), CampaignType("rates", priority=5)],
+        [instance(1, "promo", **YEAR_2025), instance(2, "rates", **YEAR_2025)],
+        [(1, 1, "2025-01-11", "pending"), (2, 2, "2025-01-11", "pending")],
+    ),
+)
+# A spread over Jan 1 and 2, seen on Jan 2: the even ids' Jan 1 is caught
+# up, but on the spread's last day.
+SPREAD_ENDS_TODAY_EXAMPLE = Org(
+    [Person(n, "TX", None, None) for n in (2, 4, 6, 8, 10, 12)],
+    [],
+    dt.date(2025, 1, 2),
+    Settings(),
+    campaigns(
+        [CampaignType("promo", target_all_contacts=True, spread_evenly=True)],
+        [
+            instance(
+                1,
+                "promo",
+                **YEAR_2025,
+                spread_start_date="2025-01-01",
+                spread_end_date="2025-01-02",
+            )
+        ],
+    ),
+)
+# Contact 1's promo email goes out on its birthday email's day, Jan 15.
+CAMPAIGN_ON_A_BIRTHDAY_EXAMPLE = Org(
+    [Person(1, "TX", dt.date(1950, 1, 29), None)],
+    [],
+    dt.date(2025, 1, 1),
+    Settings(),
+    campaigns(
+        [CampaignType("promo", days_before_event=-5)],
+        [instance(1, "promo", **YEAR_2025)],
+        [(1, 1, "2025-01-10", "pending")],
+    ),
+)
+# The promo (priority 5) wins Jan 15 over the birthday email; its instance
+# ends on the first day, so on the next its email goes out as planned and
+# still wins the day.
+ENDED_PROMO_EXAMPLE = Org(
+    [Person(1, "TX", dt.date(1950, 1, 29), None)],
+    [],
+    dt.date(2025, 1, 1),
+    Settings(),
+    campaigns(
+        [CampaignType("promo", priority=5)],
+        [
+            instance(
+                1, "promo", active_start_date="2025-01-01", active_end_date="2025-01-01"
+            )
+        ],
+        [(1, 1, "2025-01-15", "pending")],
+    ),
+)
+
 
 # -- properties -------------------------------------------------------------
 
@@ -304,17 +523,21 @@ class TestBalancingKeepsTheEmails:
 
 class TestPromisesAfterBalancing:
     @given(orgs())
+    @example(CAMPAIGN_BEFORE_A_WINDOW_EXAMPLE)
     @PROPERTY
     def test_no_email_inside_a_window(self, org: Org) -> None:
         run = stages(org)
         plan, people = run.balanced, {p.id: p for p in org.people}
+        types = run.types()
         for i in np.flatnonzero(~plan.skipped):
             person = people[int(plan.contact_id[i])]
             send = from_days(int(plan.send[i]))
-            if plan.respects_windows[i]:
+            # The duty comes from the SPEC and the campaign type, not only
+            # from the plan's own flag.
+            if plan.respects_windows[i] or org.respects_windows(types[i]):
                 verdict = oracle_verdict(person, send, org.today)
-                assert verdict is None, f"{person} on {send} in {verdict}"
-            else:
+                assert verdict is None, f"{types[i]} of {person} on {send} in {verdict}"
+            elif not types[i].startswith(EMAIL_TYPE_PREFIX):
                 birth = (
                     person.birth if person.birth and person.birth <= org.today else None
                 )
@@ -322,9 +545,10 @@ class TestPromisesAfterBalancing:
                 found = oracle.exclusion(
                     state, birth, person.effective, send, DATED_RULES
                 )
-                assert found is None, f"post-window of {person} on {send} in {found}"
+                assert found is None, f"{types[i]} of {person} on {send} in {found}"
 
     @given(orgs())
+    @example(CAMPAIGN_ON_A_BIRTHDAY_EXAMPLE)
     @PROPERTY
     def test_one_email_per_contact_per_day(self, org: Org) -> None:
         run = stages(org)
@@ -350,6 +574,8 @@ class TestPromisesAfterBalancing:
         assert after <= before
 
     @given(orgs())
+    @example(CAMPAIGN_ON_ITS_TRIGGER_EXAMPLE)
+    @example(SPREAD_ENDS_TODAY_EXAMPLE)
     @PROPERTY
     def test_dates(self, org: Org) -> None:
         run = stages(org)
@@ -365,6 +591,22 @@ class TestPromisesAfterBalancing:
                 assert plan.send[i] <= plan.event[i], f"{email_type} after its event"
             if email_type == "post_window":
                 assert plan.send[i] <= run.constrained.send[i] + lookahead
+            if email_type.startswith(EMAIL_TYPE_PREFIX):
+                self.check_campaign_date(run, i)
+
+    @staticmethod
+    def check_campaign_date(run: Stages, i: int) -> None:
+        """A campaign email goes out by its spread end, or by its trigger
+        when it goes before a trigger still ahead (SPEC 8.3)."""
+        plan, org = run.balanced, run.org
+        email_type, number = run.vocabulary.kinds[int(plan.kind[i])]
+        kind = org.campaigns.types[email_type.removeprefix(EMAIL_TYPE_PREFIX)]
+        (found,) = [c for c in org.campaigns.instances if c.id == number]
+        send = from_days(int(plan.send[i]))
+        if kind.spread_evenly and found.spread is not None:
+            assert send <= found.spread[1], f"{email_type} after its spread"
+        elif kind.days_before_event >= 0 and plan.event[i] >= to_days(org.today):
+            assert plan.send[i] <= plan.event[i], f"{email_type} after its trigger"
 
     @given(orgs())
     @PROPERTY
@@ -424,6 +666,7 @@ class TestMoves:
 
 class TestTheNextDay:
     @given(orgs(), st.integers(1, 10))
+    @example(ENDED_PROMO_EXAMPLE, 2)
     @PROPERTY
     def test_promises_hold_over_the_written_plan(self, org: Org, later: int) -> None:
         """The next run sees the plan written, with what was due sent."""
@@ -435,14 +678,18 @@ class TestTheNextDay:
             else r
             for r in as_rows(first.balanced, first.vocabulary)
         ]
-        tomorrow = Org(org.people, org.held + written, next_day, org.settings)
+        tomorrow = Org(
+            org.people, org.held + written, next_day, org.settings, org.campaigns
+        )
         run = stages(tomorrow)
         plan, people = run.balanced, {p.id: p for p in org.people}
         assert (plan.send >= to_days(next_day)).all()
-        for i in np.flatnonzero(~plan.skipped & plan.respects_windows):
-            person = people[int(plan.contact_id[i])]
-            send = from_days(int(plan.send[i]))
-            assert oracle_verdict(person, send, next_day) is None
+        types = run.types()
+        for i in np.flatnonzero(~plan.skipped):
+            if plan.respects_windows[i] or tomorrow.respects_windows(types[i]):
+                person = people[int(plan.contact_id[i])]
+                send = from_days(int(plan.send[i]))
+                assert oracle_verdict(person, send, next_day) is None, types[i]
         held = held_days(tomorrow)
         for contact, planned in going_days(plan, run.vocabulary).items():
             every = planned + held.get(contact, [])
