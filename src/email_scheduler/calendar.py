@@ -165,7 +165,7 @@ _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 _ZERO = ord("0")
 
 
-def _plain_dates(text: pa.Array) -> tuple[Days, npt.NDArray[np.bool_], Ints]:
+def plain_dates(text: pa.Array) -> tuple[Days, npt.NDArray[np.bool_], Ints]:
     """Return (days, valid, length) of text values, reading `YYYY-MM-DD` only.
 
     Values of any other length are left invalid, for the general parser.
@@ -222,7 +222,7 @@ def parse_dates(column: pa.ChunkedArray) -> tuple[Days, npt.NDArray[np.bool_]]:
     if isinstance(text, pa.ChunkedArray):
         text = text.combine_chunks()
     text = text.fill_null("")
-    days, valid, length = _plain_dates(text)
+    days, valid, length = plain_dates(text)
     other = np.flatnonzero((length != 10) & (length > 0))
     if len(other):
         days[other], valid[other] = _timed_dates(text.take(pa.array(other)))

@@ -14,8 +14,9 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from email_scheduler.calendar import MISSING, Days, Ints, civil, date_days
+from email_scheduler.calendar import MISSING, Days, Ints, civil, date_days, plain_dates
 from email_scheduler.errors import DatabaseError
 from email_scheduler.plan import Vocabulary
 from email_scheduler.store.schema import table_columns
@@ -168,10 +169,26 @@ def epoch_seconds(column: str) -> str:
 
 
 _FOLLOW_UP_PARENT = (
-    "CASE WHEN email_type LIKE 'followup\\_%' ESCAPE '\\' AND json_valid(metadata) "
+    "CASE WHEN metadata IS NOT NULL AND substr(email_type, 1, 9) = 'followup_' "
+    "AND json_valid(metadata) "
     "THEN COALESCE(CAST(json_extract(metadata, '$.parent_id') AS INTEGER), -1) "
     "ELSE -1 END"
 )
+
+
+def _event(present: set[str]) -> str:
+    """Return SQL for the packed event date (year -1 where there is none)."""
+
+    def part(column: str, empty: str) -> str:
+        if column not in present:
+            return empty
+        return f"COALESCE(CAST({column} AS INTEGER), {empty})"
+
+    def field(column: str) -> str:
+        return f"min(max({part(column, '0')}, 0), 1023)"
+
+    year = part("event_year", "-1")
+    return f"(({year} << 20) | ({field('event_month')} << 10) | {field('event_day')})"
 
 
 def _sent_at(present: set[str]) -> str:
@@ -199,27 +216,13 @@ _SCHEDULE_COLUMNS: dict[str, tuple[str, pa.DataType, tuple[str, ...]]] = {
         pa.int64(),
         ("campaign_instance_id",),
     ),
-    "event_year": (
-        "COALESCE(CAST(event_year AS INTEGER), -1)",
-        pa.int64(),
-        ("event_year",),
-    ),
-    "event_month": (
-        "COALESCE(CAST(event_month AS INTEGER), -1)",
-        pa.int64(),
-        ("event_month",),
-    ),
-    "event_day": (
-        "COALESCE(CAST(event_day AS INTEGER), -1)",
-        pa.int64(),
-        ("event_day",),
-    ),
-    # SQLite parses the dates; julianday() rolls an impossible day (Feb 30) over,
-    # so a value that does not round-trip is not a date and reads as missing.
+    # The event date in one integer: year << 20 | month << 10 | day, each
+    # part clamped to its field, so that one column travels instead of three.
+    "event": ("", pa.int64(), ()),
+    # Parsed from the text (see `_send_days`): cheaper than SQL date functions.
     "scheduled_send_date": (
-        f"CASE WHEN date(julianday({_DAY})) = {_DAY} "
-        f"THEN CAST(julianday({_DAY}) - 2440587.5 AS INTEGER) ELSE {MISSING} END",
-        pa.int64(),
+        "COALESCE(CAST(scheduled_send_date AS TEXT), '')",
+        pa.string(),
         ("scheduled_send_date",),
     ),
     "scheduled_send_time": (
@@ -249,6 +252,8 @@ def schedules_query(columns: list[str], ids: ContactRange = EVERY_CONTACT) -> st
     for name, (expression, kind, sources) in _SCHEDULE_COLUMNS.items():
         if name == "sent_at":
             expression = _sent_at(present)
+        if name == "event":
+            expression = _event(present)
         if not present.issuperset(sources):
             expression = "-1" if kind == pa.int64() else "''"
             if name == "campaign_instance_id":
@@ -261,7 +266,9 @@ def schedules_query(columns: list[str], ids: ContactRange = EVERY_CONTACT) -> st
     )
 
 
-def _event_days(year: Ints, month: Ints, day: Ints) -> Days:
+def _event_days(packed: Ints) -> tuple[Days, Ints]:
+    """Return (event date or MISSING, event year or -1) of packed event dates."""
+    year, month, day = packed >> 20, (packed >> 10) & 1023, packed & 1023
     plausible = (year >= 1900) & (year <= 2200) & (month >= 1) & (month <= 12)
     plausible &= (day >= 1) & (day <= 31)
     days = date_days(
@@ -271,7 +278,16 @@ def _event_days(year: Ints, month: Ints, day: Ints) -> Days:
     )
     y, m, d = civil(days)
     exact = plausible & (y == year) & (m == month) & (d == day)
-    return np.where(exact, days, MISSING)
+    return np.where(exact, days, MISSING), np.maximum(year, -1)
+
+
+def _send_days(column: pa.ChunkedArray) -> Days:
+    """Return the days of send dates, reading the first ten characters."""
+    text = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    days, valid, length = plain_dates(text)
+    if (length != 10).any():
+        days, valid, _ = plain_dates(pc.utf8_slice_codeunits(text, 0, 10))
+    return np.where(valid, days, MISSING)
 
 
 def read_schedules(
@@ -295,16 +311,16 @@ def read_schedules(
     def ints(name: str) -> Ints:
         return table.column(name).to_numpy().astype(np.int64)
 
-    year = ints("event_year")
+    event, year = _event_days(ints("event"))
     return ExistingRows(
         row_id=ints("id"),
         contact_id=ints("contact_id"),
         kind=vocabulary.kind_codes(
             table.column("email_type"), ints("campaign_instance_id")
         ),
-        event=_event_days(year, ints("event_month"), ints("event_day")),
+        event=event,
         event_year=year,
-        send=ints("scheduled_send_date"),
+        send=_send_days(table.column("scheduled_send_date")),
         status=vocabulary.codes(table.column("status")),
         time=vocabulary.codes(table.column("scheduled_send_time")),
         reason=vocabulary.codes(table.column("skip_reason")),
