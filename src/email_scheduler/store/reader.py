@@ -10,9 +10,10 @@ rows and a legacy database mixes types freely.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -44,6 +45,8 @@ def fetch(conn: object, sql: str, schema: pa.Schema) -> pa.Table:
         return schema.empty_table()
     return table.cast(schema)
 
+
+Mask = npt.NDArray[np.bool_]
 
 ContactRange = tuple[int, int]
 """Contact ids from the first to the last, both included."""
@@ -205,65 +208,82 @@ def _sent_at(present: set[str]) -> str:
     )
 
 
-# Each column read: its SQL, its Arrow type, and the columns it needs (a
-# column whose sources are absent reads as its empty value).
-_SCHEDULE_COLUMNS: dict[str, tuple[str, pa.DataType, tuple[str, ...]]] = {
-    "id": ("id", pa.int64(), ("id",)),
-    "contact_id": ("CAST(contact_id AS INTEGER)", pa.int64(), ("contact_id",)),
-    "email_type": ("COALESCE(email_type, '')", pa.string(), ("email_type",)),
-    "campaign_instance_id": (
-        "COALESCE(CAST(campaign_instance_id AS INTEGER), 0)",
-        pa.int64(),
-        ("campaign_instance_id",),
-    ),
-    # The event date in one integer: year << 20 | month << 10 | day, each
-    # part clamped to its field, so that one column travels instead of three.
-    "event": ("", pa.int64(), ()),
-    # Parsed from the text (see `_send_days`): cheaper than SQL date functions.
-    "scheduled_send_date": (
-        "COALESCE(CAST(scheduled_send_date AS TEXT), '')",
-        pa.string(),
-        ("scheduled_send_date",),
-    ),
-    "scheduled_send_time": (
-        "COALESCE(CAST(scheduled_send_time AS TEXT), '')",
-        pa.string(),
-        ("scheduled_send_time",),
-    ),
-    "status": ("COALESCE(status, '')", pa.string(), ("status",)),
-    "skip_reason": ("COALESCE(skip_reason, '')", pa.string(), ("skip_reason",)),
-    "priority": ("COALESCE(CAST(priority AS INTEGER), -1)", pa.int64(), ("priority",)),
-    "email_template": (
-        "COALESCE(email_template, '')",
-        pa.string(),
-        ("email_template",),
-    ),
-    "sms_template": ("COALESCE(sms_template, '')", pa.string(), ("sms_template",)),
-    "metadata": ("COALESCE(metadata, '')", pa.string(), ("metadata",)),
-    "parent": (_FOLLOW_UP_PARENT, pa.int64(), ("email_type", "metadata")),
-    "sent_at": ("", pa.int64(), ("status", "scheduled_send_date")),
-}
+CONTENT_FIELDS = (
+    "email_type",
+    "campaign_instance_id",
+    "status",
+    "scheduled_send_time",
+    "skip_reason",
+    "priority",
+    "email_template",
+    "sms_template",
+    "metadata",
+)
+"""Columns read joined into one text value per row (see `schedules_query`)."""
+
+_SEPARATOR = "\x1f"
+_INTEGER_FIELDS = ("campaign_instance_id", "priority")
+
+
+def _content(present: set[str]) -> str:
+    """Return SQL joining the content columns into one text, unit-separated.
+
+    SQLite's cost is per value handed over, and the columns repeat a few
+    thousand combinations across millions of rows: one value, dictionary
+    encoded, then split once per combination, is a third cheaper. A column
+    holding the separator itself shows as a wrong number of parts (see
+    `_split_content`).
+    """
+    parts = []
+    for column in CONTENT_FIELDS:
+        if column not in present:
+            parts.append("''")
+        elif column in _INTEGER_FIELDS:
+            parts.append(f"COALESCE(CAST(CAST({column} AS INTEGER) AS TEXT), '')")
+        else:
+            parts.append(f"COALESCE(CAST({column} AS TEXT), '')")
+    return " || char(31) || ".join(parts)
 
 
 def schedules_query(columns: list[str], ids: ContactRange = EVERY_CONTACT) -> str:
     """Return the SELECT that reads email_schedules; absent columns read as empty."""
     present = set(columns)
-    selected = []
-    for name, (expression, kind, sources) in _SCHEDULE_COLUMNS.items():
-        if name == "sent_at":
-            expression = _sent_at(present)
-        if name == "event":
-            expression = _event(present)
-        if not present.issuperset(sources):
-            expression = "-1" if kind == pa.int64() else "''"
-            if name == "campaign_instance_id":
-                expression = "0"
-        selected.append(f"{expression} AS {name}")
+    send = (
+        "COALESCE(CAST(scheduled_send_date AS TEXT), '')"
+        if "scheduled_send_date" in present
+        else "''"
+    )
+    parent = _FOLLOW_UP_PARENT if {"email_type", "metadata"} <= present else "-1"
+    sent_at = (
+        _sent_at(present) if {"status", "scheduled_send_date"} <= present else "-1"
+    )
+    selected = [
+        "id",
+        "CAST(contact_id AS INTEGER) AS contact_id",
+        f"{_event(present)} AS event",
+        f"{send} AS scheduled_send_date",
+        f"{_content(present)} AS content",
+        f"{parent} AS parent",
+        f"{sent_at} AS sent_at",
+    ]
     first, last = ids
     return (
         f"SELECT {', '.join(selected)} FROM email_schedules "
         f"WHERE contact_id BETWEEN {first} AND {last}"
     )
+
+
+_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("contact_id", pa.int64()),
+        ("event", pa.int64()),
+        ("scheduled_send_date", pa.string()),
+        ("content", pa.string()),
+        ("parent", pa.int64()),
+        ("sent_at", pa.int64()),
+    ]
+)
 
 
 def _event_days(packed: Ints) -> tuple[Days, Ints]:
@@ -290,6 +310,59 @@ def _send_days(column: pa.ChunkedArray) -> Days:
     return np.where(valid, days, MISSING)
 
 
+def _integer(text: str, empty: int) -> int:
+    return int(text) if text else empty
+
+
+@dataclass(frozen=True)
+class _Content:
+    """Per distinct content text: the codes of its fields."""
+
+    kind: Ints
+    status: Ints
+    time: Ints
+    reason: Ints
+    priority: Ints
+    email_template: Ints
+    sms_template: Ints
+    metadata: Ints
+
+
+def _split_content(texts: list[str], vocabulary: Vocabulary) -> tuple[_Content, Mask]:
+    """Return the field codes of each distinct content text, and which are unclear.
+
+    A text with more parts than fields had the separator inside a value:
+    its rows are read again column by column.
+    """
+    columns: dict[str, list[int]] = {name: [] for name in _Content.__dataclass_fields__}
+    unclear = np.zeros(len(texts), dtype=bool)
+    for at, text in enumerate(texts):
+        parts = text.split(_SEPARATOR)
+        if len(parts) != len(CONTENT_FIELDS):
+            unclear[at] = True
+            parts = [""] * len(CONTENT_FIELDS)
+        row = dict(zip(CONTENT_FIELDS, parts, strict=True))
+        columns["kind"].append(
+            vocabulary.kind(row["email_type"], _integer(row["campaign_instance_id"], 0))
+        )
+        columns["priority"].append(_integer(row["priority"], -1))
+        columns["status"].append(vocabulary.code(row["status"]))
+        columns["time"].append(vocabulary.code(row["scheduled_send_time"]))
+        columns["reason"].append(vocabulary.code(row["skip_reason"]))
+        for name in ("email_template", "sms_template", "metadata"):
+            columns[name].append(vocabulary.code(row[name]))
+    found = _Content(
+        **{name: np.array(values, dtype=np.int64) for name, values in columns.items()}
+    )
+    return found, unclear
+
+
+def _read_table(conn: object, columns: list[str], ids: ContactRange) -> pa.Table:
+    if not columns:
+        return _SCHEMA.empty_table()
+    return fetch(conn, schedules_query(columns, ids), _SCHEMA)
+
+
 def read_schedules(
     conn: object,
     columns: list[str],
@@ -300,14 +373,25 @@ def read_schedules(
 
     `columns` are the table's columns (none when it does not exist).
     """
-    schema = pa.schema(
-        [(name, kind) for name, (_, kind, _) in _SCHEDULE_COLUMNS.items()]
+    table = _read_table(conn, columns, ids)
+    content = table.column("content").combine_chunks()
+    encoded = pc.dictionary_encode(content) if len(content) else None
+    texts = encoded.dictionary.to_pylist() if encoded is not None else []
+    fields, unclear = _split_content(texts, vocabulary)
+    at = (
+        encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        if encoded is not None
+        else np.zeros(0, dtype=np.int64)
     )
-    if columns:
-        table = fetch(conn, schedules_query(columns, ids), schema)
-    else:
-        table = schema.empty_table()
+    rows = _rows(table, fields, at, vocabulary)
+    if not unclear.any():
+        return rows
+    return _reread_unclear(conn, columns, ids, vocabulary, rows, unclear[at])
 
+
+def _rows(
+    table: pa.Table, fields: _Content, at: Ints, vocabulary: Vocabulary
+) -> ExistingRows:
     def ints(name: str) -> Ints:
         return table.column(name).to_numpy().astype(np.int64)
 
@@ -315,19 +399,63 @@ def read_schedules(
     return ExistingRows(
         row_id=ints("id"),
         contact_id=ints("contact_id"),
-        kind=vocabulary.kind_codes(
-            table.column("email_type"), ints("campaign_instance_id")
-        ),
+        kind=fields.kind[at],
         event=event,
         event_year=year,
         send=_send_days(table.column("scheduled_send_date")),
-        status=vocabulary.codes(table.column("status")),
-        time=vocabulary.codes(table.column("scheduled_send_time")),
-        reason=vocabulary.codes(table.column("skip_reason")),
-        priority=ints("priority"),
-        email_template=vocabulary.codes(table.column("email_template")),
-        sms_template=vocabulary.codes(table.column("sms_template")),
-        metadata=vocabulary.codes(table.column("metadata")),
+        status=fields.status[at],
+        time=fields.time[at],
+        reason=fields.reason[at],
+        priority=fields.priority[at],
+        email_template=fields.email_template[at],
+        sms_template=fields.sms_template[at],
+        metadata=fields.metadata[at],
         parent=ints("parent"),
         sent_at=ints("sent_at"),
     )
+
+
+def _reread_unclear(
+    conn: object,
+    columns: list[str],
+    ids: ContactRange,
+    vocabulary: Vocabulary,
+    rows: ExistingRows,
+    unclear: Mask,
+) -> ExistingRows:
+    """Return the rows, with those whose content text was unclear read again.
+
+    Those rows hold the separator in a text value; their columns are read
+    one by one, which is slow and rare.
+    """
+    positions = np.flatnonzero(unclear)
+    wanted = rows.row_id[positions]
+    present = set(columns)
+    parts = _content(present).split(" || char(31) || ")
+    selected = ", ".join(
+        f"{part} AS {name}" for part, name in zip(parts, CONTENT_FIELDS, strict=True)
+    )
+    listed = ", ".join(str(i) for i in wanted.tolist())
+    with conn.cursor() as cursor:  # type: ignore[attr-defined]
+        cursor.execute(
+            f"SELECT id, {selected} FROM email_schedules WHERE id IN ({listed})"
+        )
+        found = {
+            row[0]: dict(zip(CONTENT_FIELDS, row[1:], strict=True))
+            for row in cursor.fetchall()
+        }
+    columns_of: dict[str, Ints] = {
+        name: getattr(rows, name).copy() for name in _Content.__dataclass_fields__
+    }
+    for position, row_id in zip(positions.tolist(), wanted.tolist(), strict=True):
+        row = found[row_id]
+        columns_of["kind"][position] = vocabulary.kind(
+            row["email_type"], _integer(row["campaign_instance_id"], 0)
+        )
+        columns_of["priority"][position] = _integer(row["priority"], -1)
+        columns_of["status"][position] = vocabulary.code(row["status"])
+        columns_of["time"][position] = vocabulary.code(row["scheduled_send_time"])
+        columns_of["reason"][position] = vocabulary.code(row["skip_reason"])
+        for name in ("email_template", "sms_template", "metadata"):
+            columns_of[name][position] = vocabulary.code(row[name])
+    return replace(rows, **columns_of)
