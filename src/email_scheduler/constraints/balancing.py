@@ -136,23 +136,29 @@ def enforce_daily_cap(
     if not len(overfull):
         return plan
 
+    # Only the emails of over-full days are ever moved: sort those alone.
+    days = overfull + today
+    on = going[np.isin(plan.send[going], days)]
     rank = sorting_rank(vocabulary)
-    order = going[
+    order = on[
         np.lexsort(
             (
-                plan.contact_id[going],
-                rank[plan.kind[going]],
-                plan.priority[going],
-                plan.send[going],
+                plan.contact_id[on],
+                rank[plan.kind[on]],
+                plan.priority[on],
+                plan.send[on],
             )
         )
     ]
-    by_day = np.split(
-        order, np.searchsorted(plan.send[order], np.arange(horizon + 1) + today)
+    sorted_days = plan.send[order]
+    bounds = zip(
+        np.searchsorted(sorted_days, days).tolist(),
+        np.searchsorted(sorted_days, days, side="right").tolist(),
+        strict=True,
     )
     plan = plan.with_(send=plan.send.copy())
-    for offset in overfull.tolist():
-        rows = by_day[offset + 1]  # the first part holds days before today
+    for offset, (start, end) in zip(overfull.tolist(), bounds, strict=True):
+        rows = order[start:end]
         keep = max(limits.daily_cap - (int(load[offset]) - len(rows)), 0)
         overflow = rows[keep:]
         tally["left_over_cap"] += int(plan.kept[overflow].sum())
