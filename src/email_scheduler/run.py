@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -57,7 +57,7 @@ from email_scheduler.pipeline import (
     constrain,
     plan_emails,
 )
-from email_scheduler.plan import Kinds, Outgoing, Plan, Vocabulary, empty_plan
+from email_scheduler.plan import Kinds, Outgoing, Plan, Vocabulary
 from email_scheduler.planners.campaigns import enrollment_statuses
 from email_scheduler.planners.followups import SECONDS_PER_DAY
 from email_scheduler.rules import BirthColumns, RuleBook
@@ -195,22 +195,36 @@ class _Totals:
 class _Balancing:
     """What balancing needs of every partition: outgoing emails and contacts."""
 
-    outgoing: list[Outgoing] = field(default_factory=list)
+    outgoing: dict[str, list[np.ndarray]] = field(  # type: ignore[type-arg]
+        default_factory=lambda: {f.name: [] for f in fields(Outgoing)}
+    )
     state: list[npt.NDArray[np.int16]] = field(default_factory=list)
     dates: list[BirthColumns] = field(default_factory=list)
     committed: list[Committed] = field(default_factory=list)
     contacts: int = 0
+    emails: int = 0
 
     def add(self, context: Context, plan: Plan) -> slice:
         """Add one partition's; return where its outgoing emails sit."""
-        start = sum(len(part) for part in self.outgoing)
-        self.outgoing.append(plan.outgoing(self.contacts))
+        outgoing = plan.outgoing(self.contacts)
+        for name, parts in self.outgoing.items():
+            parts.append(getattr(outgoing, name))
         contacts = context.inputs.contacts
         self.state.append(contacts.state)
         self.dates.append(context.dates.narrowed())
         self.committed.append(context.committed)
         self.contacts += len(contacts)
-        return slice(start, start + len(self.outgoing[-1]))
+        self.emails += len(outgoing)
+        return slice(self.emails - len(outgoing), self.emails)
+
+    def _emails(self) -> Outgoing:
+        """Return the outgoing emails of every partition, letting go of the parts
+        one column at a time (the whole set runs to hundreds of MB)."""
+        columns = {}
+        for name, parts in self.outgoing.items():
+            columns[name] = np.concatenate(parts) if parts else np.zeros(0, int)
+            parts.clear()
+        return Outgoing(**columns)
 
     def balance(
         self,
@@ -221,13 +235,11 @@ class _Balancing:
         tally: Counter[str],
     ) -> Outgoing:
         """Return every partition's outgoing emails, balanced."""
-        emails = Outgoing.concat(self.outgoing or [empty_plan().outgoing()])
-        self.outgoing.clear()
         rules = RuleBook(
             settings.state_rules, settings.timing.pre_window_exclusion_days
         )
         return balance_outgoing(
-            emails,
+            self._emails(),
             np.concatenate(self.state or [np.zeros(0, dtype=np.int16)]),
             BirthColumns.concat(self.dates),
             rules,

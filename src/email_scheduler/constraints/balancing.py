@@ -112,6 +112,36 @@ def smooth_effective_dates(
     return plan
 
 
+def _first_movable(
+    plan: Movable, check: MoveCheck, overflow: Ints, day: int, spare: int
+) -> Ints:
+    """Return the first `spare` emails of `overflow` (in order) that may move
+    to `day`, at most one per contact: two could not share the day.
+
+    Overflow is checked a slice at a time, since a day's spare room is
+    usually filled long before the overflow of a crowded day is exhausted.
+    """
+    chosen: list[Ints] = []
+    seen = np.zeros(0, dtype=np.int64)
+    found = 0
+    size = max(2 * spare, 1024)
+    for at in range(0, len(overflow), size):
+        rows = overflow[at : at + size]
+        rows = rows[check.allowed(plan, rows, np.full(len(rows), day))]
+        contact = plan.contact_id[rows]
+        _, first = np.unique(contact, return_index=True)
+        first = np.sort(first)
+        rows, contact = rows[first], contact[first]
+        fresh = ~np.isin(contact, seen)
+        rows = rows[fresh][: spare - found]
+        chosen.append(rows)
+        found += len(rows)
+        if found >= spare:
+            break
+        seen = np.concatenate([seen, contact[fresh]])
+    return np.concatenate(chosen or [np.zeros(0, dtype=np.int64)])
+
+
 def enforce_daily_cap(
     plan: M,
     check: MoveCheck,
@@ -167,12 +197,9 @@ def enforce_daily_cap(
             spare = limits.daily_cap - int(load[offset + step])
             if spare <= 0 or not len(overflow):
                 continue
-            target = np.full(len(overflow), today + offset + step)
-            candidates = overflow[check.allowed(plan, overflow, target)]
-            # One email per contact per step: two could not share the target day.
-            _, first = np.unique(plan.contact_id[candidates], return_index=True)
-            chosen = candidates[np.sort(first)][:spare]
-            _move(plan, check, chosen, target[: len(chosen)])
+            day = today + offset + step
+            chosen = _first_movable(plan, check, overflow, day, spare)
+            _move(plan, check, chosen, np.full(len(chosen), day))
             load[offset] -= len(chosen)
             load[offset + step] += len(chosen)
             tally["moved_by_cap"] += len(chosen)

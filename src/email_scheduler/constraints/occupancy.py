@@ -40,6 +40,9 @@ COMMITTED_STATUSES = ("scheduled", "processing", "sent", "delivered")
 FOLLOW_UP_PREFIX = "followup_"
 POST_WINDOW = "post_window"
 
+CHECK_SLICE = 1 << 18
+"""Emails checked at once by `MoveCheck.allowed`."""
+
 _DAY_BITS = 22
 _DAY_SHIFT = 1 << (_DAY_BITS - 1)
 
@@ -125,12 +128,17 @@ class Occupancy:
     def count(self, contact_id: Ints, first: Days, last: Days) -> Ints:
         """Return each contact's number of emails dated from `first` to `last`."""
         lo, hi = _key(contact_id, first), _key(contact_id, last)
+        # Searching in key order keeps memory access local: several times faster.
+        order = np.argsort(lo, kind="stable")
+        lo, hi = lo[order], hi[order]
         total = np.zeros(len(contact_id), dtype=np.int64)
         for keys, sign in ((self._base, 1), (self._removed, -1), (self._added, 1)):
             if len(keys):
                 found = np.searchsorted(keys, hi, "right") - np.searchsorted(keys, lo)
                 total += sign * found
-        return total
+        counts = np.empty_like(total)
+        counts[order] = total
+        return counts
 
     def move(self, contact_id: Ints, old: Days, new: Days) -> None:
         """Record that emails moved from `old` to `new`."""
@@ -175,7 +183,22 @@ class MoveCheck:
         )
 
     def allowed(self, plan: Movable, rows: Ints, target: Days) -> Mask:
-        """Return whether each planned email `rows[i]` may move to `target[i]`."""
+        """Return whether each planned email `rows[i]` may move to `target[i]`.
+
+        Millions of emails are checked a slice at a time, which bounds the
+        memory of the checks' intermediate columns.
+        """
+        return np.concatenate(
+            [
+                self._allowed(
+                    plan, rows[at : at + CHECK_SLICE], target[at : at + CHECK_SLICE]
+                )
+                for at in range(0, len(rows), CHECK_SLICE)
+            ]
+            or [np.zeros(0, dtype=bool)]
+        )
+
+    def _allowed(self, plan: Movable, rows: Ints, target: Days) -> Mask:
         ok = (target >= self.today) & (target <= plan.latest[rows])
         found = self.rules.exclusions(
             self.state, self.dates, plan.contact[rows], target
