@@ -49,6 +49,7 @@ from email_scheduler.partition import (
     SetAside,
     Shelf,
     release_freed_memory,
+    return_large_blocks,
 )
 from email_scheduler.pipeline import (
     Context,
@@ -238,8 +239,10 @@ class _Balancing:
         rules = RuleBook(
             settings.state_rules, settings.timing.pre_window_exclusion_days
         )
+        emails = self._emails()
+        release_freed_memory()
         return balance_outgoing(
-            self._emails(),
+            emails,
             np.concatenate(self.state or [np.zeros(0, dtype=np.int16)]),
             BirthColumns.concat(self.dates),
             rules,
@@ -276,6 +279,7 @@ def run(
 ) -> RunReport:
     """Plan every contact's emails and write the plan (unless `dry_run`)."""
     check_exists(path)
+    return_large_blocks()
     report = RunReport(
         run_id=_new_run_id(),
         database=str(path),
@@ -378,6 +382,7 @@ def _run_passes(
         balanced = planning.balancing.balance(
             settings, shared.kinds, limits, day, planning.tally
         )
+        release_freed_memory()
     report.balancing = {
         "daily_cap": limits.daily_cap,
         "ed_soft_limit": limits.ed_soft_limit,

@@ -120,8 +120,19 @@ class Committed:
 class Occupancy:
     """Days of each contact's non-follow-up emails, updated as emails move."""
 
-    def __init__(self, contact_id: Ints, day: Days) -> None:
-        self._base = np.sort(_key(contact_id, day))
+    def __init__(self, parts: list[tuple[Ints, Days]]) -> None:
+        """Take (contact ids, days) columns: the keys are built in place, as
+        an org's millions of emails make every copy count."""
+        keys = np.empty(sum(len(ids) for ids, _ in parts), dtype=np.int64)
+        at = 0
+        for contact_id, day in parts:
+            block = keys[at : at + len(contact_id)]
+            block[:] = contact_id
+            block <<= _DAY_BITS
+            block |= day + _DAY_SHIFT
+            at += len(contact_id)
+        keys.sort()
+        self._base = keys
         self._removed = np.zeros(0, dtype=np.int64)
         self._added = np.zeros(0, dtype=np.int64)
 
@@ -178,8 +189,10 @@ class MoveCheck:
         self.guarded = plan.respects_windows | post_window[plan.kind]
         counted = ~plan.skipped & ~self.follow_up
         self.occupancy = Occupancy(
-            np.concatenate([plan.contact_id[counted], committed.contact_id]),
-            np.concatenate([plan.send[counted], committed.day]),
+            [
+                (plan.contact_id[counted], plan.send[counted]),
+                (committed.contact_id, committed.day),
+            ]
         )
 
     def allowed(self, plan: Movable, rows: Ints, target: Days) -> Mask:
