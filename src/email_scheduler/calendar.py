@@ -53,6 +53,19 @@ def is_leap(year: Ints) -> npt.NDArray[np.bool_]:
 def civil(days: Days) -> tuple[Ints, Ints, Ints]:
     """Return the (year, month, day) columns of a column of days.
 
+    Days of the years 1800 to 2400, all a run ever meets but for the
+    `MISSING` marker, are looked up in a table; others are computed.
+    """
+    days = np.asarray(days, dtype=np.int64)
+    at = days - _TABLE_FIRST_DAY
+    if len(at) and at.min() >= 0 and at.max() < len(_TABLE_YEAR):
+        return _TABLE_YEAR[at], _TABLE_MONTH[at], _TABLE_DAY[at]
+    return _civil(days)
+
+
+def _civil(days: Days) -> tuple[Ints, Ints, Ints]:
+    """Return the (year, month, day) columns of a column of days, computed.
+
     Integer arithmetic only, several times faster than going through
     datetime64. Days are counted from 0000-03-01 so that the leap day ends
     each year; the Gregorian calendar repeats every 400 years (an era of
@@ -79,20 +92,51 @@ def civil(days: Days) -> tuple[Ints, Ints, Ints]:
     return year, _MONTH_OF_MARCH_MONTH[march_month], day.astype(np.int64)
 
 
+def _year_starts(year: Ints) -> Days:
+    return (year - 1970).astype("M8[Y]").astype("M8[D]").astype(np.int64)
+
+
+def _in_table(year: Ints) -> bool:
+    return bool(
+        len(year) == 0
+        or (year.min() >= _TABLE_FIRST_YEAR and year.max() <= _TABLE_LAST_YEAR)
+    )
+
+
+def _leap(year: Ints) -> npt.NDArray[np.bool_]:
+    """Return `is_leap(year)`, looked up for the years of the table."""
+    if _in_table(year):
+        return _TABLE_LEAP[year - _TABLE_FIRST_YEAR]
+    return is_leap(year)
+
+
 def date_days(year: Ints, month: Ints, day: Ints) -> Days:
     """Return the days of valid (year, month, day) columns."""
     year = np.asarray(year, dtype=np.int64)
     month = np.asarray(month, dtype=np.int64)
-    year_start = (year - 1970).astype("M8[Y]").astype("M8[D]").astype(np.int64)
-    leap_shift = (is_leap(year) & (month > 2)).astype(np.int64)
-    return year_start + _MONTH_START[month - 1] + leap_shift + day - 1
+    if _in_table(year):
+        starts = _TABLE_YEAR_START[year - _TABLE_FIRST_YEAR]
+    else:
+        starts = _year_starts(year)
+    leap_shift = (_leap(year) & (month > 2)).astype(np.int64)
+    return starts + _MONTH_START[month - 1] + leap_shift + day - 1
 
 
 def anniversary(month: Ints, day: Ints, year: Ints | int) -> Days:
     """Return the anniversary of (month, day) in `year`, Feb 29 -> Feb 28."""
     year = np.broadcast_to(np.asarray(year, dtype=np.int64), np.shape(month))
-    clamp = (month == 2) & (day == 29) & ~is_leap(year)
+    clamp = (month == 2) & (day == 29) & ~_leap(year)
     return date_days(year, month, np.where(clamp, 28, day))
+
+
+_TABLE_FIRST_YEAR, _TABLE_LAST_YEAR = 1800, 2400
+_TABLE_YEARS = np.arange(_TABLE_FIRST_YEAR, _TABLE_LAST_YEAR + 2, dtype=np.int64)
+_TABLE_YEAR_START = _year_starts(_TABLE_YEARS)
+_TABLE_LEAP = is_leap(_TABLE_YEARS)
+_TABLE_FIRST_DAY = int(_TABLE_YEAR_START[0])
+_TABLE_YEAR, _TABLE_MONTH, _TABLE_DAY = _civil(
+    np.arange(_TABLE_FIRST_DAY, int(_TABLE_YEAR_START[-1]), dtype=np.int64)
+)
 
 
 def next_anniversary(month: Ints, day: Ints, today: int) -> Days:

@@ -9,11 +9,15 @@ are matched on the event year when they have one, else on the send date.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import numpy.typing as npt
 
 from email_scheduler.calendar import MISSING, Days, Ints, civil
-from email_scheduler.store.reader import ExistingRows
+
+if TYPE_CHECKING:
+    from email_scheduler.store.reader import ExistingRows
 
 _EVENT_BITS = 17
 _KIND_BITS = 10
@@ -55,20 +59,26 @@ def contains(sorted_keys: Ints, query: Ints) -> npt.NDArray[np.bool_]:
     return held
 
 
-def _lookup(keys: Ints, candidates: npt.NDArray[np.bool_], query: Ints) -> Ints:
-    """Return, for each query key, the position of an equal candidate key, or -1."""
-    positions = np.flatnonzero(candidates)
-    if not len(positions):
-        return np.full(len(query), -1, dtype=np.int64)
-    order = positions[np.argsort(keys[positions], kind="stable")]
-    sorted_keys = keys[order]
-    at = _insertion_points(sorted_keys, query)
-    return np.where(sorted_keys[at] == query, order[at], -1)
+class _Sorted:
+    """Keys of some rows, sorted, with the rows they belong to."""
+
+    def __init__(self, keys: Ints, candidates: npt.NDArray[np.bool_]) -> None:
+        positions = np.flatnonzero(candidates)
+        order = positions[np.argsort(keys[positions], kind="stable")]
+        self.keys = keys[order]
+        self.rows = order
+
+    def lookup(self, query: Ints) -> Ints:
+        """Return, for each query key, the row of an equal key, or -1."""
+        if not len(self.keys):
+            return np.full(len(query), -1, dtype=np.int64)
+        at = _insertion_points(self.keys, query)
+        return np.where(self.keys[at] == query, self.rows[at], -1)
 
 
 def find(keys: Ints, query: Ints) -> Ints:
     """Return, for each query key, the position of an equal key in `keys`, or -1."""
-    return _lookup(keys, np.ones(len(keys), dtype=bool), query)
+    return _Sorted(keys, np.ones(len(keys), dtype=bool)).lookup(query)
 
 
 def _first_claim(found: Ints) -> Ints:
@@ -80,29 +90,43 @@ def _first_claim(found: Ints) -> Ints:
     return keep
 
 
+class Identities:
+    """The existing rows sorted by identity, once for any number of lookups.
+
+    Rows written by older schedulers without a full event date are
+    matched on the event year when they have one, else on the send date.
+    """
+
+    def __init__(self, existing: ExistingRows) -> None:
+        dated = existing.event != MISSING
+        self._dated = _Sorted(
+            pack(existing.contact_id, existing.kind, existing.event), dated
+        )
+        self._legacy = not dated.all()
+        if self._legacy:
+            has_year = existing.event_year >= 0
+            self._by_year = _Sorted(
+                pack(existing.contact_id, existing.kind, existing.event_year),
+                ~dated & has_year,
+            )
+            self._by_date = _Sorted(
+                pack(existing.contact_id, existing.kind, existing.send),
+                ~dated & ~has_year & (existing.send != MISSING),
+            )
+
+    def match(self, contact_id: Ints, kind: Ints, event: Days, send: Days) -> Ints:
+        """Return, for each planned email, the position of its existing row or -1."""
+        found = self._dated.lookup(pack(contact_id, kind, event))
+        if not self._legacy:
+            return _first_claim(found)
+        by_year = self._by_year.lookup(pack(contact_id, kind, civil(event)[0]))
+        found = np.where(found < 0, by_year, found)
+        by_date = self._by_date.lookup(pack(contact_id, kind, send))
+        return _first_claim(np.where(found < 0, by_date, found))
+
+
 def match(
     existing: ExistingRows, contact_id: Ints, kind: Ints, event: Days, send: Days
 ) -> Ints:
     """Return, for each planned email, the position of its existing row or -1."""
-    found = _lookup(
-        pack(existing.contact_id, existing.kind, existing.event),
-        existing.event != MISSING,
-        pack(contact_id, kind, event),
-    )
-    legacy = existing.event == MISSING
-    if not legacy.any():
-        return _first_claim(found)
-    open_rows = found < 0
-    by_year = _lookup(
-        pack(existing.contact_id, existing.kind, existing.event_year),
-        legacy & (existing.event_year >= 0),
-        pack(contact_id, kind, civil(event)[0]),
-    )
-    found = np.where(open_rows, by_year, found)
-    open_rows = found < 0
-    by_date = _lookup(
-        pack(existing.contact_id, existing.kind, existing.send),
-        legacy & (existing.event_year < 0) & (existing.send != MISSING),
-        pack(contact_id, kind, send),
-    )
-    return _first_claim(np.where(open_rows, by_date, found))
+    return existing.identities.match(contact_id, kind, event, send)

@@ -19,6 +19,7 @@ import datetime as dt
 import hashlib
 import logging
 import sqlite3
+import threading
 import time
 import uuid
 from collections import Counter
@@ -474,33 +475,45 @@ def _read_partition(columnar: Any, shared: _Shared, ids: ContactRange) -> _Read:
     return _Read(inputs, time.perf_counter() - started)
 
 
+READERS = 1
+"""Threads reading partitions ahead of the one being planned. One keeps the
+second of two cores busy: a second thread won no time and cost memory."""
+
+
 @contextmanager
 def _prefetched(
     path: Path, shared: _Shared, ranges: list[ContactRange]
 ) -> Iterator[Iterator[_Read]]:
-    """Yield the partitions in order, each read while the one before is planned.
+    """Yield the partitions in order, each read while those before are planned.
 
-    Reading is mostly SQLite and Arrow work that leaves Python's lock free,
-    so on a machine of two cores it overlaps with planning. The reading
-    thread has its own connection.
+    Reading is SQLite work that leaves Python's lock free: `READERS`
+    threads read, each with its own connection, while the caller plans.
     """
-    columnar = connect_columnar(path)
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="partition-reader")
+    local = threading.local()
+    connections: list[Any] = []
+
+    def read(ids: ContactRange) -> _Read:
+        if not hasattr(local, "columnar"):
+            local.columnar = connect_columnar(path)
+            connections.append(local.columnar)
+        return _read_partition(local.columnar, shared, ids)
+
+    pool = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="reader")
 
     def partitions() -> Iterator[_Read]:
-        pending = [
-            pool.submit(_read_partition, columnar, shared, ids) for ids in ranges[:1]
-        ]
-        for after in [*ranges[1:], None]:
+        pending = [pool.submit(read, ids) for ids in ranges[:READERS]]
+        for after in [*ranges[READERS:], *([None] * READERS)]:
             if after is not None:
-                pending.append(pool.submit(_read_partition, columnar, shared, after))
-            yield pending.pop(0).result()
+                pending.append(pool.submit(read, after))
+            if pending:
+                yield pending.pop(0).result()
 
     try:
         yield partitions()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        columnar.close()
+        for columnar in connections:
+            columnar.close()
 
 
 def _plan_partition(

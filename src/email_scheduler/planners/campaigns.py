@@ -191,11 +191,11 @@ class CampaignPlanner:
         existing, vocabulary = self.existing, self.vocabulary
         if len(existing) == 0:
             return np.zeros(len(contact_id), dtype=bool)
-        types = np.array([t for t, _ in vocabulary.kinds], dtype=object)
+        of_type = np.array([t == email_type for t, _ in vocabulary.kinds])
         pending = existing.status == vocabulary.code(PRE_SCHEDULED)
         given = ~pending & (existing.status != vocabulary.code(SKIPPED))
         given |= pending & ~self.planned[existing.kind]
-        had = (types[existing.kind] == email_type) & given
+        had = of_type[existing.kind] & given
         had &= existing.event_year == self.aep_year
         return np.isin(contact_id, existing.contact_id[had])
 

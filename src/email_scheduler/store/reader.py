@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, fields, replace
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +20,7 @@ import pyarrow.compute as pc
 
 from email_scheduler.calendar import MISSING, Days, Ints, civil, date_days, plain_dates
 from email_scheduler.errors import DatabaseError
+from email_scheduler.identity import Identities
 from email_scheduler.plan import Vocabulary
 from email_scheduler.store.schema import table_columns
 
@@ -147,6 +149,11 @@ class ExistingRows:
 
     def __len__(self) -> int:
         return len(self.row_id)
+
+    @cached_property
+    def identities(self) -> Identities:
+        """Return the rows sorted by identity (built on first use)."""
+        return Identities(self)
 
     def take(self, index: np.ndarray) -> ExistingRows:  # type: ignore[type-arg]
         """Return the rows selected by a mask or positions."""
