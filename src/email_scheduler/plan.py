@@ -164,6 +164,21 @@ class Plan:
         """Return a copy with some columns replaced."""
         return replace(self, **columns)  # type: ignore[arg-type]
 
+    def rows(self, index: npt.NDArray[np.bool_] | Ints) -> PlannedRows:
+        """Return the emails selected by a mask or positions, as rows to write."""
+        return PlannedRows(
+            contact_id=self.contact_id[index],
+            kind=self.kind[index].astype(np.int16),
+            event=self.event[index],
+            send=self.send[index].astype(np.int32),
+            skipped=self.skipped[index],
+            reason=self.reason[index].astype(np.int32),
+            priority=self.priority[index].astype(np.int32),
+            email_template=self.email_template[index].astype(np.int32),
+            sms_template=self.sms_template[index].astype(np.int32),
+            metadata=self.metadata[index].astype(np.int32),
+        )
+
     def outgoing(self, offset: int = 0) -> Outgoing:
         """Return the emails that go out, as balancing sees them.
 
@@ -289,3 +304,33 @@ class Outgoing:
 
 
 M = TypeVar("M", bound=Movable)
+
+
+@dataclass(frozen=True)
+class PlannedRows:
+    """Planned emails as the rows to write: the columns a row is made of,
+    narrowed, since a first run sets millions of them aside."""
+
+    contact_id: Ints
+    kind: Ints
+    event: Days
+    send: Days
+    skipped: npt.NDArray[np.bool_]
+    reason: Ints
+    priority: Ints
+    email_template: Ints
+    sms_template: Ints
+    metadata: Ints
+
+    def __len__(self) -> int:
+        return len(self.contact_id)
+
+    def take(self, index: npt.NDArray[np.bool_] | Ints) -> PlannedRows:
+        """Return the rows selected by a mask or positions."""
+        return PlannedRows(
+            **{f.name: getattr(self, f.name)[index] for f in fields(self)}
+        )
+
+    def with_(self, **columns: object) -> PlannedRows:
+        """Return a copy with some columns replaced."""
+        return replace(self, **columns)  # type: ignore[arg-type]

@@ -29,6 +29,7 @@ from email_scheduler.plan import (
     Kinds,
     Outgoing,
     Plan,
+    PlannedRows,
     Vocabulary,
 )
 from email_scheduler.store.database import transaction, with_retries
@@ -291,14 +292,14 @@ class ScheduleChecksum:
             salts[inverse.reshape(-1)] if len(codes) else np.zeros(0, np.uint64),
         )
 
-    def planned(self, plan: Plan) -> np.uint64:
+    def planned(self, plan: Plan | PlannedRows) -> np.uint64:
         """Return the summed hash of planned rows as they will be written."""
         status = np.where(
             plan.skipped, self._statuses[True], self._statuses[False]
         ).astype(np.uint64)
         return _row_hashes(
             plan.contact_id,
-            self._type_salts(plan.kind),
+            self._type_salts(plan.kind.astype(np.int64)),
             plan.event,
             plan.send,
             status,

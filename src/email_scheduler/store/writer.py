@@ -31,7 +31,14 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from email_scheduler.calendar import MISSING, Days, Ints, civil, from_days
-from email_scheduler.plan import PRE_SCHEDULED, SKIPPED, Outgoing, Plan, Vocabulary
+from email_scheduler.plan import (
+    PRE_SCHEDULED,
+    SKIPPED,
+    Outgoing,
+    Plan,
+    PlannedRows,
+    Vocabulary,
+)
 from email_scheduler.store.audit import ScheduleChecksum
 from email_scheduler.store.reader import ExistingRows
 
@@ -75,8 +82,8 @@ class Changes:
     dates. Every other decision of the smart update is already made.
     """
 
-    inserts: Plan
-    updates: Plan
+    inserts: PlannedRows
+    updates: PlannedRows
     """Planned emails whose row's content changed."""
     update_ids: Ints
     """The ids of those rows."""
@@ -95,8 +102,8 @@ class Changes:
 class Settled:
     """The changes of a partition once balancing has dated every email."""
 
-    inserts: Plan
-    updates: Plan
+    inserts: PlannedRows
+    updates: PlannedRows
     update_ids: Ints
     deletes: Ints
     redated_ids: Ints
@@ -166,14 +173,14 @@ def diff(
     stale = _stale(existing, vocabulary, rows, today, contact_ids, owned)
     replaced = np.concatenate([np.flatnonzero(stale), rows[changed]])
     return Changes(
-        inserts=plan.take(~matched),
-        updates=plan.take(at[changed]),
+        inserts=plan.rows(~matched),
+        updates=plan.rows(at[changed]),
         update_ids=existing.row_id[rows[changed]],
         deletes=existing.row_id[stale],
         redated=Redated(
             existing.row_id[rows[redated]],
-            existing.send[rows[redated]],
-            places[at[redated]],
+            existing.send[rows[redated]].astype(np.int32),
+            places[at[redated]].astype(np.int32),
         ),
         unchanged=int(unchanged.sum()),
         places=(places[~matched], places[at[changed]]),
@@ -191,7 +198,7 @@ def settle(changes: Changes, outgoing: Outgoing, checksum: ScheduleChecksum) -> 
     order.
     """
 
-    def dated(part: Plan, places: Ints) -> Plan:
+    def dated(part: PlannedRows, places: Ints) -> PlannedRows:
         going = places >= 0
         send = part.send.copy()
         send[going] = outgoing.send[places[going]]
@@ -257,7 +264,7 @@ def _constant(value: str, n: int) -> pa.DictionaryArray:
 
 
 def rows_table(
-    part: Plan, vocabulary: Vocabulary, *, send_time: str, run_id: str, now: str
+    part: PlannedRows, vocabulary: Vocabulary, *, send_time: str, run_id: str, now: str
 ) -> pa.Table:
     """Return planned rows as an Arrow table of email_schedules columns.
 
