@@ -45,13 +45,8 @@ from email_scheduler.contacts import (
     DataQuality,
     build_contacts,
 )
-from email_scheduler.partition import (
-    PARTITION_CONTACTS,
-    SetAside,
-    Shelf,
-    release_freed_memory,
-    return_large_blocks,
-)
+from email_scheduler.memory import release_freed_memory, return_large_blocks
+from email_scheduler.partition import PARTITION_CONTACTS, SetAside, Shelf
 from email_scheduler.pipeline import (
     Context,
     Inputs,

@@ -1,0 +1,49 @@
+"""Giving the memory a run frees back to the system, partition after partition.
+
+A run allocates and frees columns of a few MB all the time. Two allocators
+keep what is freed for later: glibc's heap (where the ADBC driver's query
+results live too) and Arrow's pool. Left alone, a run on a large org would
+hold hundreds of MB it no longer uses, so it asks both to give memory back
+between partitions and stages. Without glibc only Arrow's is given back.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+from collections.abc import Callable
+
+import pyarrow as pa
+
+
+def _libc(function: str) -> Callable[..., int] | None:
+    name = ctypes.util.find_library("c")
+    library = ctypes.CDLL(name) if name else None
+    found: Callable[..., int] | None = getattr(library, function, None)
+    return found
+
+
+_TRIM = _libc("malloc_trim")
+_MALLOPT = _libc("mallopt")
+_M_MMAP_THRESHOLD = -3
+LARGE_BLOCK = 1 << 20
+"""Allocations from this size on get pages of their own (glibc)."""
+
+
+def return_large_blocks() -> None:
+    """Have glibc give every large block back to the system when it is freed.
+
+    By default glibc raises that threshold to the largest block freed so
+    far, so that a run's columns of a few MB end up on a heap that only
+    grows: a balancing pass over 7 million emails held 160 MB it had
+    freed. The setting is the process's; elsewhere this does nothing.
+    """
+    if _MALLOPT is not None:
+        _MALLOPT(_M_MMAP_THRESHOLD, LARGE_BLOCK)
+
+
+def release_freed_memory() -> None:
+    """Give the memory freed so far back to the system."""
+    pa.default_memory_pool().release_unused()
+    if _TRIM is not None:
+        _TRIM(0)
