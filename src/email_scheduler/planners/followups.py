@@ -30,6 +30,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from email_scheduler.calendar import MISSING, Ints
 from email_scheduler.config import ANNIVERSARY_TYPES, FOLLOW_UP_TYPES, Settings
@@ -261,25 +263,30 @@ class FollowUpPlanner:
         return email, sms
 
     def _metadata(self, parents: Ints, behaviour: Ints) -> Ints:
-        """Return the codes of each follow-up's metadata JSON."""
+        """Return the codes of each follow-up's metadata JSON.
+
+        The text is what `json.dumps(..., sort_keys=True)` writes; it is
+        put together column by column (each behaviour and parent type
+        encoded once), as after the AEP every contact has a parent.
+        """
         existing, vocabulary = self.existing, self.vocabulary
-        types = [t for t, _ in vocabulary.kinds]
-        codes = [
-            vocabulary.code(
-                json.dumps(
-                    {
-                        "behaviour": BEHAVIOURS[found],
-                        "parent_id": parent_id,
-                        "parent_type": types[kind],
-                    },
-                    sort_keys=True,
-                )
-            )
-            for parent_id, kind, found in zip(
-                existing.row_id[parents].tolist(),
-                existing.kind[parents].tolist(),
-                behaviour.tolist(),
-                strict=True,
-            )
-        ]
-        return np.array(codes, dtype=np.int64)
+        if not len(parents):
+            return np.zeros(0, dtype=np.int64)
+        kinds, kind_at = np.unique(existing.kind[parents], return_inverse=True)
+        types = [json.dumps(vocabulary.kinds[k][0]) for k in kinds.tolist()]
+        quoted = [json.dumps(found) for found in BEHAVIOURS]
+
+        def encoded(texts: list[str], at: Ints) -> pa.Array:
+            return pa.array(texts, pa.string()).take(pa.array(at.reshape(-1)))
+
+        text = pc.binary_join_element_wise(
+            '{"behaviour": ',
+            encoded(quoted, behaviour),
+            ', "parent_id": ',
+            pa.array(existing.row_id[parents]).cast(pa.string()),
+            ', "parent_type": ',
+            encoded(types, kind_at),
+            "}",
+            "",
+        )
+        return vocabulary.codes(text)
