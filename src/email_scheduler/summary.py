@@ -17,7 +17,14 @@ def to_json(report: RunReport) -> str:
 
 
 def _section(title: str, values: dict[str, int] | dict[str, float]) -> Table:
-    table = Table(title=title, title_justify="left", show_header=False, box=None)
+    # As wide as its title, which would otherwise wrap over narrow columns.
+    table = Table(
+        title=title,
+        title_justify="left",
+        show_header=False,
+        box=None,
+        min_width=len(title),
+    )
     table.add_column(style="bold")
     table.add_column(justify="right")
     for key, value in values.items():
