@@ -121,12 +121,16 @@ class RunReport:
         return asdict(self)
 
 
+PHASES = ("read", "plan", "constrain", "balance", "write")
+
+
 class _Phases:
     """Times the phases of a run; a phase met in every partition adds up."""
 
     def __init__(self, report: RunReport, progress: Progress | None) -> None:
         self.report = report
         self.progress = progress
+        report.seconds = dict.fromkeys(PHASES, 0.0)
 
     @contextmanager
     def __call__(self, name: str, detail: str = "") -> Iterator[None]:
