@@ -31,16 +31,23 @@ def ok(*args: object) -> None:
     assert outcome.exit_code == 0, outcome.stderr
 
 
-@pytest.fixture
-def org(tmp_path: Path) -> Path:
-    """An org whose contact 1 has three pending promo emails of an ended instance."""
+def one_contact(tmp_path: Path, birth_date: str | None = None) -> Path:
+    """Return a new org database whose only contact, 1, lives in Texas."""
     path = tmp_path / "org.sqlite3"
     ok("init", path)
     with connection(path) as conn:
         conn.execute(
-            "INSERT INTO contacts (id, email, zip_code, state) "
-            "VALUES (1, 'one@example.com', '75201', 'TX')"
+            "INSERT INTO contacts (id, email, zip_code, state, birth_date) "
+            "VALUES (1, 'one@example.com', '75201', 'TX', ?)",
+            (birth_date,),
         )
+    return path
+
+
+@pytest.fixture
+def org(tmp_path: Path) -> Path:
+    """An org whose contact 1 has three pending promo emails of an ended instance."""
+    path = one_contact(tmp_path)
     ok("campaign", "add-type", path, "promo", "--priority", 60)
     ok(
         "campaign", "create", path, "promo", "winter",
@@ -141,13 +148,8 @@ class TestTheLawStillWins:
 
 class TestOtherSystemsRows:
     def test_they_are_counted_and_never_touched(self, tmp_path: Path) -> None:
-        path = tmp_path / "org.sqlite3"
-        ok("init", path)
+        path = one_contact(tmp_path, "1950-02-17")
         with connection(path) as conn:
-            conn.execute(
-                "INSERT INTO contacts (id, email, zip_code, state, birth_date) "
-                "VALUES (1, 'one@example.com', '75201', 'TX', '1950-02-17')"
-            )
             conn.execute(
                 "INSERT INTO email_schedules (contact_id, email_type, "
                 "scheduled_send_date, status) "
@@ -166,13 +168,7 @@ class TestEndedAepCampaign:
         # The `aep` campaign spread its emails over Sep 20..30 and ended on
         # Sep 30; on Oct 1 the sender has not sent them yet. The fixed AEP
         # email (Sep 15, event Oct 15) would be a catch-up: a duplicate.
-        path = tmp_path / "org.sqlite3"
-        ok("init", path)
-        with connection(path) as conn:
-            conn.execute(
-                "INSERT INTO contacts (id, email, zip_code, state) "
-                "VALUES (1, 'one@example.com', '75201', 'TX')"
-            )
+        path = one_contact(tmp_path)
         ok("campaign", "add-type", path, "aep", "--target-all", "--spread-evenly")
         ok(
             "campaign", "create", path, "aep", "aep_2027",
