@@ -7,7 +7,7 @@ import json
 from rich.console import Console
 from rich.table import Table
 
-from email_scheduler.run import RunReport
+from email_scheduler.report import RunReport
 from email_scheduler.store.volume import DailyVolume
 
 

@@ -1,0 +1,427 @@
+"""The two passes of a run over the partitions of its contacts.
+
+The planning pass reads each partition (on a thread of its own, a
+partition ahead), plans and constrains it, compares it with its rows and
+sets its changes aside; it keeps what balancing needs of every partition.
+After balancing, the writing pass gives each partition's changes their
+dates and writes them all in one transaction, with the run's records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from email_scheduler.config import Settings
+from email_scheduler.constraints.balancing import Limits
+from email_scheduler.constraints.occupancy import Committed
+from email_scheduler.contacts import (
+    INVALID_EMAIL,
+    SUPPRESSED,
+    UNKNOWN_STATE_ISSUE,
+    DataQuality,
+    build_contacts,
+)
+from email_scheduler.memory import release_freed_memory
+from email_scheduler.partition import SetAside, Shelf
+from email_scheduler.pipeline import (
+    Context,
+    Inputs,
+    balance_outgoing,
+    constrain,
+    plan_emails,
+)
+from email_scheduler.plan import Kinds, Outgoing, Plan, Vocabulary
+from email_scheduler.planners.campaigns import enrollment_statuses
+from email_scheduler.report import Phases, RunReport
+from email_scheduler.rules import BirthColumns, RuleBook
+from email_scheduler.store import audit, reader, writer
+from email_scheduler.store.campaigns import Campaigns, write_statuses
+from email_scheduler.store.database import connect_columnar, with_retries
+from email_scheduler.store.engagement import Engagement
+from email_scheduler.store.reader import ContactRange
+
+WITHOUT_EMAIL = (INVALID_EMAIL, SUPPRESSED, UNKNOWN_STATE_ISSUE)
+"""Data-quality issues that leave a contact without any email."""
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _reason_group(reason: str) -> str:
+    """Return a reason without its window dates, for counting."""
+    if reason.startswith("exclusion window:") and ".." in reason:
+        return reason.rsplit(" ", 1)[0]
+    return reason
+
+
+@dataclass
+class Totals:
+    """The counts of a run's report, added up partition by partition."""
+
+    contacts_read: int = 0
+    contacts_eligible: int = 0
+    quality: Counter[str] = field(default_factory=Counter)
+    planned: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def add(self, inputs: Inputs, plan: Plan) -> None:
+        contacts, vocabulary = inputs.contacts, inputs.vocabulary
+        self.contacts_read += len(contacts)
+        self.contacts_eligible += int((contacts.reachable & contacts.known_state).sum())
+        self.quality.update(inputs.quality.counts())
+        types = [t for t, _ in vocabulary.kinds]
+        kinds, counts = np.unique(plan.kind[~plan.skipped], return_counts=True)
+        for kind, count in zip(kinds.tolist(), counts.tolist(), strict=True):
+            self.planned[types[kind]] += count
+        reasons, counts = np.unique(plan.reason[plan.skipped], return_counts=True)
+        for code, count in zip(reasons.tolist(), counts.tolist(), strict=True):
+            self.skipped[_reason_group(vocabulary.strings[code])] += count
+
+    def report(self, report: RunReport) -> None:
+        report.contacts_read = self.contacts_read
+        report.contacts_eligible = self.contacts_eligible
+        report.data_quality = dict(sorted(self.quality.items()))
+        report.contacts_without_email = {
+            issue: self.quality[issue] for issue in WITHOUT_EMAIL if self.quality[issue]
+        }
+        report.planned = dict(sorted(self.planned.items()))
+        report.skipped = dict(sorted(self.skipped.items()))
+
+
+@dataclass
+class Balancing:
+    """What balancing needs of every partition: outgoing emails and contacts."""
+
+    outgoing: dict[str, list[np.ndarray]] = field(  # type: ignore[type-arg]
+        default_factory=lambda: {f.name: [] for f in fields(Outgoing)}
+    )
+    state: list[npt.NDArray[np.int16]] = field(default_factory=list)
+    dates: list[BirthColumns] = field(default_factory=list)
+    committed: list[Committed] = field(default_factory=list)
+    contacts: int = 0
+    emails: int = 0
+
+    def add(self, context: Context, plan: Plan) -> slice:
+        """Add one partition's; return where its outgoing emails sit."""
+        outgoing = plan.outgoing(self.contacts)
+        for name, parts in self.outgoing.items():
+            parts.append(getattr(outgoing, name))
+        contacts = context.inputs.contacts
+        self.state.append(contacts.state)
+        self.dates.append(context.dates.narrowed())
+        self.committed.append(context.committed)
+        self.contacts += len(contacts)
+        self.emails += len(outgoing)
+        return slice(self.emails - len(outgoing), self.emails)
+
+    def _emails(self) -> Outgoing:
+        """Return the outgoing emails of every partition, letting go of the parts
+        one column at a time (the whole set runs to hundreds of MB)."""
+        columns = {}
+        for name, parts in self.outgoing.items():
+            columns[name] = np.concatenate(parts) if parts else np.zeros(0, int)
+            parts.clear()
+        return Outgoing(**columns)
+
+    def balance(
+        self,
+        settings: Settings,
+        kinds: Kinds,
+        limits: Limits,
+        today: int,
+        tally: Counter[str],
+    ) -> Outgoing:
+        """Return every partition's outgoing emails, balanced."""
+        rules = RuleBook(
+            settings.state_rules, settings.timing.pre_window_exclusion_days
+        )
+        emails = self._emails()
+        release_freed_memory()
+        return balance_outgoing(
+            emails,
+            np.concatenate(self.state or [np.zeros(0, dtype=np.int16)]),
+            BirthColumns.concat(self.dates),
+            rules,
+            settings,
+            Vocabulary(kinds),
+            Committed.concat(self.committed),
+            limits,
+            today,
+            tally,
+        )
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What every partition of a run reads."""
+
+    settings: Settings
+    today: int
+    kinds: Kinds
+    campaigns: Campaigns
+    engagement: Engagement
+    contact_columns: list[str]
+    schedule_columns: list[str]
+
+
+@dataclass
+class Planning:
+    """The planning pass: what it keeps of each partition for the rest of the run."""
+
+    settings: Settings
+    shared: Shared
+    shelf: Shelf
+    totals: Totals = field(default_factory=Totals)
+    balancing: Balancing = field(default_factory=Balancing)
+    tally: Counter[str] = field(default_factory=Counter)
+    quality: list[DataQuality] = field(default_factory=list)
+    statuses: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = field(
+        default_factory=list
+    )
+    places: list[slice] = field(default_factory=list)
+    new_emails: int = 0
+    existing_rows: int = 0
+    digest: Any = field(default_factory=lambda: hashlib.blake2b(digest_size=16))
+
+    def add(self, number: int, ids: ContactRange, context: Context, plan: Plan) -> None:
+        """Keep what the rest of the run needs of one planned partition."""
+        inputs, shared = context.inputs, self.shared
+        self.totals.add(inputs, plan)
+        self.quality.append(inputs.quality)
+        self.statuses.append(
+            enrollment_statuses(
+                shared.campaigns,
+                plan,
+                inputs.existing,
+                inputs.vocabulary,
+                shared.today,
+                ids,
+            )
+        )
+        self.digest.update(audit.contacts_checksum(inputs.contacts).encode())
+        self.places.append(self.balancing.add(context, plan))
+        self.new_emails += int((plan.row < 0).sum())
+        self.existing_rows += len(inputs.existing)
+        changes = writer.diff(
+            plan,
+            inputs.existing,
+            inputs.vocabulary,
+            today=shared.today,
+            send_time=_send_time(self.settings),
+            contact_ids=inputs.contacts.id,
+            owned=context.unplanned.owned,
+            checksum=audit.ScheduleChecksum(shared.kinds),
+        )
+        self.shelf.put(number, SetAside(changes, inputs.vocabulary.strings))
+
+
+def _send_time(settings: Settings) -> str:
+    return settings.timing.send_time.strftime("%H:%M:%S")
+
+
+@dataclass(frozen=True)
+class _Read:
+    """One partition as read from the database."""
+
+    inputs: Inputs
+    seconds: float
+
+
+def _read_partition(columnar: Any, shared: Shared, ids: ContactRange) -> _Read:
+    """Return the contacts of `ids` and their rows."""
+    started = time.perf_counter()
+    settings = shared.settings
+    raw = reader.read_contacts(columnar, shared.contact_columns, ids)
+    contacts, quality = build_contacts(
+        raw, shared.today, settings.suppressed_contact_statuses
+    )
+    del raw
+    vocabulary = Vocabulary(shared.kinds)
+    existing = reader.read_schedules(columnar, shared.schedule_columns, vocabulary, ids)
+    inputs = Inputs(
+        contacts, quality, existing, vocabulary, shared.campaigns, shared.engagement
+    )
+    return _Read(inputs, time.perf_counter() - started)
+
+
+READERS = 1
+"""Threads reading partitions ahead of the one being planned. One keeps the
+second of two cores busy: a second thread won no time and cost memory."""
+
+
+@contextmanager
+def prefetched(
+    path: Path, shared: Shared, ranges: list[ContactRange]
+) -> Iterator[Iterator[_Read]]:
+    """Yield the partitions in order, each read while those before are planned.
+
+    Reading is SQLite work that leaves Python's lock free: `READERS`
+    threads read, each with its own connection, while the caller plans.
+    """
+    local = threading.local()
+    connections: list[Any] = []
+
+    def read(ids: ContactRange) -> _Read:
+        if not hasattr(local, "columnar"):
+            local.columnar = connect_columnar(path)
+            connections.append(local.columnar)
+        return _read_partition(local.columnar, shared, ids)
+
+    pool = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="reader")
+
+    def partitions() -> Iterator[_Read]:
+        pending = [pool.submit(read, ids) for ids in ranges[:READERS]]
+        for after in [*ranges[READERS:], *([None] * READERS)]:
+            if after is not None:
+                pending.append(pool.submit(read, after))
+            if pending:
+                yield pending.pop(0).result()
+
+    try:
+        yield partitions()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        for columnar in connections:
+            columnar.close()
+
+
+def plan_partition(
+    read: _Read, shared: Shared, tally: Counter[str], phase: Phases, detail: str
+) -> tuple[Context, Plan]:
+    """Return one partition's context and its planned, constrained emails."""
+    with phase("plan", detail):
+        context = Context.of(read.inputs, shared.settings, shared.today)
+        plan = plan_emails(context)
+    with phase("constrain", detail):
+        plan = constrain(context, plan, tally)
+    return context, plan
+
+
+@dataclass
+class Writing:
+    """The writing pass: each partition's changes, then the run's records."""
+
+    planning: Planning
+    balanced: Outgoing
+    report: RunReport
+
+    def _partitions(self) -> Iterator[tuple[writer.Settled, Vocabulary]]:
+        """Yield each partition's changes, dated by balancing."""
+        kinds = self.planning.shared.kinds
+        checksum = audit.ScheduleChecksum(kinds)
+        for number, place in enumerate(self.planning.places):
+            part = self.planning.shelf.get(number)
+            outgoing = self.balanced.take(place)
+            settled = writer.settle(part.changes, outgoing, checksum)
+            yield settled, Vocabulary.restore(part.strings, kinds)
+            del part, settled
+            release_freed_memory()
+
+    def run(self, path: Path, columnar: Any) -> None:
+        """Write every change (or, in a dry run, only count them)."""
+        settings = self.planning.settings
+        if self.report.dry_run:
+            rows: Counter[str] = Counter(inserted=0, updated=0, deleted=0, unchanged=0)
+            for changes, _ in self._partitions():
+                rows["inserted"] += len(changes.inserts)
+                rows["updated"] += len(changes.updates) + len(changes.redated_ids)
+                rows["deleted"] += len(changes.deletes)
+                rows["unchanged"] += changes.unchanged
+            self.report.rows = dict(rows)
+            return
+        if settings.backup.enabled:
+            target = audit.backup(path, settings, self.report.run_id)
+            self.report.backup = str(target) if target else None
+        with_retries(lambda: self._commit(columnar), "writing the plan")
+
+    def _commit(self, columnar: Any) -> None:
+        """Write the changes and all the run's records in one transaction."""
+        now = utc_now()
+        planning = self.planning
+        bulk = writer.bulk(planning.new_emails, planning.existing_rows)
+        with columnar.cursor() as cursor:
+            try:
+                indexing = (
+                    writer.send_date_index_rebuilt(cursor) if bulk else nullcontext()
+                )
+                with indexing:
+                    rows, checksums = self._write_partitions(cursor, now)
+                self.report.rows = dict(rows)
+                self._record(cursor, now, *checksums)
+            except BaseException:
+                columnar.rollback()
+                raise
+        columnar.commit()
+
+    def _write_partitions(
+        self, cursor: Any, now: str
+    ) -> tuple[Counter[str], tuple[np.uint64, np.uint64]]:
+        """Write each partition's changes; return the row counts and checksums."""
+        rows: Counter[str] = Counter(
+            inserted=0, updated=0, deleted=0, unchanged=0, conflicts=0
+        )
+        before = after = np.uint64(0)
+        for changes, vocabulary in self._partitions():
+            was, will = changes.checksums
+            with np.errstate(over="ignore"):
+                before, after = before + was, after + will
+            written = writer.write(
+                cursor,
+                changes,
+                vocabulary,
+                send_time=_send_time(self.planning.settings),
+                run_id=self.report.run_id,
+                now=now,
+            )
+            rows["inserted"] += written.inserted
+            rows["updated"] += written.updated
+            rows["deleted"] += written.deleted
+            rows["unchanged"] += changes.unchanged
+            rows["conflicts"] += written.conflicts
+        return rows, (before, after)
+
+    def _record(
+        self, cursor: Any, now: str, before: np.uint64, after: np.uint64
+    ) -> None:
+        """Write the enrollment statuses, data quality and completed checkpoint."""
+        report, planning = self.report, self.planning
+        statuses = planning.statuses
+        ids = np.concatenate([ids for ids, _ in statuses] or [np.zeros(0, int)])
+        new = np.concatenate([s for _, s in statuses] or [np.zeros(0, int)])
+        write_statuses(cursor, ids.astype(np.int64), new.astype(np.int64), now)
+        audit.replace_data_quality(
+            cursor, report.run_id, DataQuality.concat(planning.quality)
+        )
+        rows = report.rows
+        audit.complete_checkpoint(
+            cursor,
+            report.run_id,
+            now,
+            {
+                "contacts_checksum": planning.digest.hexdigest(),
+                "schedules_before_checksum": audit.hex64(before),
+                "schedules_after_checksum": audit.hex64(after),
+                "contacts_processed": report.contacts_read,
+                "emails_scheduled": sum(report.planned.values()),
+                "emails_skipped": sum(report.skipped.values()),
+                "rows_inserted": rows["inserted"],
+                "rows_updated": rows["updated"],
+                "rows_deleted": rows["deleted"],
+                "rows_unchanged": rows["unchanged"],
+                "summary": report.to_dict(),
+            },
+        )

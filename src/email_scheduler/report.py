@@ -1,0 +1,59 @@
+"""What a run read, planned and wrote, and how long each phase took."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+Progress = Callable[[str], None]
+"""Called with the name of each phase as it starts."""
+
+
+@dataclass
+class RunReport:
+    """What a run read, planned and wrote."""
+
+    run_id: str
+    database: str
+    today: str
+    dry_run: bool
+    config_version: str
+    contacts_read: int = 0
+    contacts_eligible: int = 0
+    contacts_without_email: dict[str, int] = field(default_factory=dict)
+    data_quality: dict[str, int] = field(default_factory=dict)
+    planned: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    balancing: dict[str, int] = field(default_factory=dict)
+    interrupted_runs_before: int = 0
+    backup: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as plain JSON-ready data."""
+        return asdict(self)
+
+
+PHASES = ("read", "plan", "constrain", "balance", "write")
+
+
+class Phases:
+    """Times the phases of a run; a phase met in every partition adds up."""
+
+    def __init__(self, report: RunReport, progress: Progress | None) -> None:
+        self.report = report
+        self.progress = progress
+        report.seconds = dict.fromkeys(PHASES, 0.0)
+
+    @contextmanager
+    def __call__(self, name: str, detail: str = "") -> Iterator[None]:
+        if self.progress:
+            self.progress(f"{name} {detail}".strip())
+        started = time.perf_counter()
+        yield
+        spent = time.perf_counter() - started
+        self.report.seconds[name] = round(self.report.seconds.get(name, 0) + spent, 3)
