@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -74,7 +74,10 @@ def contacts_table(contacts: list[Contact]) -> pa.Table:
     return pa.table(columns)
 
 
-def existing_rows(rows: list[Row], vocabulary: Vocabulary) -> ExistingRows:
+def existing_rows(rows: Sequence[Any], vocabulary: Vocabulary) -> ExistingRows:
+    """Return rows as the store reads them. A row may name a campaign
+    instance (`instance`) or, from an older scheduler, only an event year."""
+
     def ints(values: list[int]) -> np.ndarray:
         return np.array(values, dtype=np.int64)
 
@@ -82,10 +85,15 @@ def existing_rows(rows: list[Row], vocabulary: Vocabulary) -> ExistingRows:
     return ExistingRows(
         row_id=ints(list(range(1, n + 1))),
         contact_id=ints([r.contact_id for r in rows]),
-        kind=ints([vocabulary.kind(r.email_type) for r in rows]),
+        kind=ints(
+            [vocabulary.kind(r.email_type, getattr(r, "instance", 0)) for r in rows]
+        ),
         event=ints([to_days(r.event) if r.event else int(MISSING) for r in rows]),
         event_year=ints(
-            [r.event.year if r.event else r.legacy_year or -1 for r in rows]
+            [
+                r.event.year if r.event else getattr(r, "legacy_year", None) or -1
+                for r in rows
+            ]
         ),
         send=ints([to_days(r.send) for r in rows]),
         status=ints([vocabulary.code(r.status) for r in rows]),

@@ -23,7 +23,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import oracle
-from email_scheduler.calendar import MISSING, from_days, to_days
+from email_scheduler.calendar import from_days, to_days
 from email_scheduler.config import Settings
 from email_scheduler.constraints.balancing import (
     enforce_daily_cap,
@@ -44,7 +44,7 @@ from email_scheduler.store.campaigns import (
     Campaigns,
     CampaignType,
 )
-from email_scheduler.store.reader import ExistingRows
+from test_anniversary import existing_rows
 from test_campaigns import campaigns, instance
 from test_properties import (
     STATES,
@@ -107,30 +107,6 @@ class Org:
 
 def is_follow_up(email_type: str) -> bool:
     return email_type.startswith("followup_")
-
-
-def existing_rows(rows: list[Row], vocabulary: Vocabulary) -> ExistingRows:
-    def ints(values: list[int]) -> np.ndarray:
-        return np.array(values, dtype=np.int64)
-
-    n = len(rows)
-    return ExistingRows(
-        row_id=ints(list(range(1, n + 1))),
-        contact_id=ints([r.contact_id for r in rows]),
-        kind=ints([vocabulary.kind(r.email_type, r.instance) for r in rows]),
-        event=ints([to_days(r.event) if r.event else int(MISSING) for r in rows]),
-        event_year=ints([r.event.year if r.event else -1 for r in rows]),
-        send=ints([to_days(r.send) for r in rows]),
-        status=ints([vocabulary.code(r.status) for r in rows]),
-        time=ints([vocabulary.code("08:30:00")] * n),
-        reason=ints([vocabulary.code(r.reason) for r in rows]),
-        priority=ints([-1] * n),
-        email_template=ints([vocabulary.code(r.email_type) for r in rows]),
-        sms_template=ints([0] * n),
-        metadata=ints([0] * n),
-        parent=ints([-1] * n),
-        sent_at=ints([-1] * n),
-    )
 
 
 def as_rows(plan: Plan, vocabulary: Vocabulary) -> list[Row]:
