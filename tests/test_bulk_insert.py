@@ -1,8 +1,9 @@
-"""Bulk inserts: a first run builds the send-date index once, at the end.
+"""Bulk inserts: a first run builds the indexes of email_schedules once, at the end.
 
-The sending system finds its due rows through the send-date index, so the
-index must be there, as it was defined, after every run; a run that adds
-most of the table builds it once instead of growing it row by row.
+The sending system finds its due rows through the send-date index and the
+identity index keeps one row per email, so every index must be there, as
+it was defined, after every run; a run that adds most of the table builds
+them once instead of growing them row by row.
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ import pytest
 
 from email_scheduler.generate import generate_org
 from email_scheduler.store import writer
+from email_scheduler.store.database import connect_columnar
 from helpers import CONTENT, copy_org, query, run_json, scalar
 
 TODAY = dt.date(2026, 12, 3)
-INDEX_SQL = "SELECT sql FROM sqlite_master WHERE name = ?"
+INDEXES = (
+    "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+    "AND tbl_name = 'email_schedules' ORDER BY name"
+)
 DUE = (
     "EXPLAIN QUERY PLAN SELECT id FROM email_schedules "
     "WHERE status = 'pre-scheduled' AND scheduled_send_date <= '2026-12-05'"
@@ -59,7 +64,40 @@ def test_bulk_writes_the_same_rows_and_keeps_the_index(
         f"SELECT contact_id, {', '.join(CONTENT)} FROM email_schedules ORDER BY id"
     )
     assert query(bulky, content) == query(plain, content)
-    name = (writer.SEND_DATE_INDEX,)
-    assert query(bulky, INDEX_SQL, name) == query(plain, INDEX_SQL, name) != []
+    indexes = query(bulky, INDEXES)
+    assert indexes == query(plain, INDEXES)
+    assert {name for name, _ in indexes} >= {
+        writer.SEND_DATE_INDEX,
+        "idx_email_schedules_identity",
+        "idx_email_schedules_run",
+    }
     assert scalar(bulky, "PRAGMA integrity_check") == "ok"
     assert writer.SEND_DATE_INDEX in str(query(bulky, DUE))
+
+
+def test_a_rebuilt_unique_index_that_no_longer_holds_fails_the_transaction(
+    template: Path, tmp_path: Path
+) -> None:
+    path = copy_org(template, tmp_path / "org.sqlite3")
+    run_json(path, TODAY)
+    before = query(path, INDEXES)
+    rows = scalar(path, "SELECT count(*) FROM email_schedules")
+    columnar = connect_columnar(path)
+    try:
+        with (
+            columnar.cursor() as cursor,
+            pytest.raises(Exception, match="UNIQUE"),
+            writer.indexes_rebuilt(cursor),
+        ):
+            cursor.execute(
+                "INSERT INTO email_schedules (contact_id, email_type, "
+                "scheduled_send_date, event_year, event_month, event_day) "
+                "SELECT contact_id, email_type, scheduled_send_date, "
+                "event_year, event_month, event_day FROM email_schedules "
+                "WHERE event_year IS NOT NULL LIMIT 1"
+            )
+        columnar.rollback()
+    finally:
+        columnar.close()
+    assert query(path, INDEXES) == before
+    assert scalar(path, "SELECT count(*) FROM email_schedules") == rows

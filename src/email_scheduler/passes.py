@@ -355,9 +355,7 @@ class Writing:
         bulk = writer.bulk(planning.new_emails, planning.existing_rows)
         with columnar.cursor() as cursor:
             try:
-                indexing = (
-                    writer.send_date_index_rebuilt(cursor) if bulk else nullcontext()
-                )
+                indexing = writer.indexes_rebuilt(cursor) if bulk else nullcontext()
                 with indexing:
                     rows, checksums = self._write_partitions(cursor, now)
                 self.report.rows = dict(rows)

@@ -304,6 +304,7 @@ def rows_table(
 
 
 SEND_DATE_INDEX = "idx_email_schedules_status_date"
+"""The sending system's way to its due rows."""
 
 SORT_THREADS = 2
 """Threads SQLite may sort with when it builds an index: the run's own
@@ -313,32 +314,34 @@ threads wait for it, so the machine's second core is free."""
 def bulk(inserts: int, rows: int) -> bool:
     """Return whether inserting `inserts` rows into a table of `rows` is bulk.
 
-    Growing the send-date index row by row costs more than building it
+    Growing the table's indexes row by row costs more than building them
     again once the new rows outnumber a quarter of the table's (a first run).
     """
     return inserts >= max(100_000, rows // 4)
 
 
 @contextmanager
-def send_date_index_rebuilt(cursor: Any) -> Iterator[None]:
-    """Drop the send-date index for the block, then build it again.
+def indexes_rebuilt(cursor: Any) -> Iterator[None]:
+    """Drop the indexes of email_schedules for the block, then build them again.
 
-    The index is the sending system's way to its due rows; it is rebuilt
-    inside the caller's transaction, so nobody ever sees the table without
-    it. Its definition is kept as the database has it.
+    Building an index from sorted rows is about twice as fast as growing
+    it row by row. The indexes are rebuilt inside the caller's transaction,
+    so nobody ever sees the table without them, and each keeps the
+    definition the database has, other systems' indexes included. A
+    unique index that no longer holds fails the rebuild, and with it the
+    transaction, as the insert would have failed with the index in place.
     """
     cursor.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'index' "
-        f"AND name = '{SEND_DATE_INDEX}'"
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+        "AND tbl_name = 'email_schedules' AND sql IS NOT NULL ORDER BY name"
     )
-    found = cursor.fetchone()
-    if found is None or found[0] is None:
-        yield
-        return
-    cursor.execute(f"DROP INDEX {SEND_DATE_INDEX}")
+    indexes = cursor.fetchall()
+    for name, _ in indexes:
+        cursor.execute(f'DROP INDEX "{name}"')
     yield
     cursor.execute(f"PRAGMA threads = {SORT_THREADS}")
-    cursor.execute(found[0])
+    for _, sql in indexes:
+        cursor.execute(sql)
 
 
 def _total_changes(cursor: Any) -> int:
