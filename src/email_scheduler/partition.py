@@ -17,9 +17,11 @@ from pathlib import Path
 
 from email_scheduler.store.writer import Changes
 
-PARTITION_CONTACTS = 100_000
+PARTITION_CONTACTS = 50_000
 """Contacts per partition: large enough that per-partition costs vanish,
-small enough that one partition's plan and rows stay a few hundred MB."""
+small enough that the partitions planned at once (see `passes.WORKERS`)
+stay well under the run's memory: at 100,000 two of them took a 3M org's
+run past 1 GB."""
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """The two passes of a run over the partitions of its contacts.
 
-The planning pass reads each partition (on a thread of its own, a
-partition ahead), plans and constrains it, compares it with its rows and
-sets its changes aside; it keeps what balancing needs of every partition.
+The planning pass reads each partition, plans and constrains it and
+compares it with its rows, two partitions at a time on threads of their
+own; in partition order, it sets each one's changes aside and keeps what
+balancing needs of every partition.
 After balancing, the writing pass gives each partition's changes their
 dates and writes them all in one transaction, with the run's records.
 """
@@ -197,9 +198,11 @@ class Planning:
     existing_rows: int = 0
     digest: Any = field(default_factory=lambda: hashlib.blake2b(digest_size=16))
 
-    def add(self, number: int, ids: ContactRange, context: Context, plan: Plan) -> None:
+    def add(self, number: int, ids: ContactRange, part: PlannedPartition) -> None:
         """Keep what the rest of the run needs of one planned partition."""
+        context, plan = part.context, part.plan
         inputs, shared = context.inputs, self.shared
+        self.tally.update(part.tally)
         self.totals.add(inputs, plan)
         self.quality.append(inputs.quality)
         self.statuses.append(
@@ -216,17 +219,7 @@ class Planning:
         self.places.append(self.balancing.add(context, plan))
         self.new_emails += int((plan.row < 0).sum())
         self.existing_rows += len(inputs.existing)
-        changes = writer.diff(
-            plan,
-            inputs.existing,
-            inputs.vocabulary,
-            today=shared.today,
-            send_time=_send_time(self.settings),
-            contact_ids=inputs.contacts.id,
-            owned=context.unplanned.owned,
-            checksum=audit.ScheduleChecksum(shared.kinds),
-        )
-        self.shelf.put(number, SetAside(changes, inputs.vocabulary.strings))
+        self.shelf.put(number, SetAside(part.changes, inputs.vocabulary.strings))
 
 
 def _send_time(settings: Settings) -> str:
@@ -234,16 +227,19 @@ def _send_time(settings: Settings) -> str:
 
 
 @dataclass(frozen=True)
-class _Read:
-    """One partition as read from the database."""
+class PlannedPartition:
+    """One partition read, planned, constrained and compared with its rows."""
 
-    inputs: Inputs
-    seconds: float
+    context: Context
+    plan: Plan
+    changes: writer.Changes
+    tally: Counter[str]
+    """What constraining did to the partition's emails."""
+    read_seconds: float
 
 
-def _read_partition(columnar: Any, shared: Shared, ids: ContactRange) -> _Read:
+def _read_partition(columnar: Any, shared: Shared, ids: ContactRange) -> Inputs:
     """Return the contacts of `ids` and their rows."""
-    started = time.perf_counter()
     settings = shared.settings
     raw = reader.read_contacts(columnar, shared.contact_columns, ids)
     contacts, quality = build_contacts(
@@ -252,44 +248,75 @@ def _read_partition(columnar: Any, shared: Shared, ids: ContactRange) -> _Read:
     del raw
     vocabulary = Vocabulary(shared.kinds)
     existing = reader.read_schedules(columnar, shared.schedule_columns, vocabulary, ids)
-    inputs = Inputs(
+    return Inputs(
         contacts, quality, existing, vocabulary, shared.campaigns, shared.engagement
     )
-    return _Read(inputs, time.perf_counter() - started)
 
 
-READERS = 1
-"""Threads reading partitions ahead of the one being planned. One keeps the
-second of two cores busy: a second thread won no time and cost memory."""
+def plan_partition(
+    columnar: Any, shared: Shared, ids: ContactRange, phase: Phases, detail: str
+) -> PlannedPartition:
+    """Return one partition read, planned, constrained and compared with its rows."""
+    started = time.perf_counter()
+    inputs = _read_partition(columnar, shared, ids)
+    read_seconds = time.perf_counter() - started
+    tally: Counter[str] = Counter()
+    with phase("plan", detail):
+        context = Context.of(inputs, shared.settings, shared.today)
+        plan = plan_emails(context)
+    with phase("constrain", detail):
+        plan = constrain(context, plan, tally)
+    with phase("write", detail):
+        changes = writer.diff(
+            plan,
+            inputs.existing,
+            inputs.vocabulary,
+            today=shared.today,
+            send_time=_send_time(shared.settings),
+            contact_ids=inputs.contacts.id,
+            owned=context.unplanned.owned,
+            checksum=audit.ScheduleChecksum(shared.kinds),
+        )
+    return PlannedPartition(context, plan, changes, tally, read_seconds)
+
+
+WORKERS = 2
+"""Partitions read and planned at once, each on a thread of its own. SQLite
+and numpy leave Python's lock free for most of the work, so two threads
+keep both cores of a 2-core machine busy; each one more holds another
+partition in memory."""
 
 
 @contextmanager
-def prefetched(
-    path: Path, shared: Shared, ranges: list[ContactRange]
-) -> Iterator[Iterator[_Read]]:
-    """Yield the partitions in order, each read while those before are planned.
+def planned_partitions(
+    path: Path, shared: Shared, ranges: list[ContactRange], phase: Phases
+) -> Iterator[Iterator[PlannedPartition]]:
+    """Yield the partitions planned, in order, `WORKERS` of them at a time.
 
-    Reading is SQLite work that leaves Python's lock free: `READERS`
-    threads read, each with its own connection, while the caller plans.
+    Each thread reads through a connection of its own. A partition is
+    planned only once the one `WORKERS` places before it has been taken,
+    so that memory holds at most `WORKERS` of them.
     """
     local = threading.local()
     connections: list[Any] = []
 
-    def read(ids: ContactRange) -> _Read:
+    def work(number: int, ids: ContactRange) -> PlannedPartition:
         if not hasattr(local, "columnar"):
             local.columnar = connect_columnar(path)
             connections.append(local.columnar)
-        return _read_partition(local.columnar, shared, ids)
+        detail = f"(partition {number + 1} of {len(ranges)})"
+        return plan_partition(local.columnar, shared, ids, phase, detail)
 
-    pool = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="reader")
+    pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="planner")
 
-    def partitions() -> Iterator[_Read]:
-        pending = [pool.submit(read, ids) for ids in ranges[:READERS]]
-        for after in [*ranges[READERS:], *([None] * READERS)]:
-            if after is not None:
-                pending.append(pool.submit(read, after))
-            if pending:
-                yield pending.pop(0).result()
+    def partitions() -> Iterator[PlannedPartition]:
+        pending = [pool.submit(work, n, ids) for n, ids in enumerate(ranges[:WORKERS])]
+        for number in range(WORKERS, len(ranges) + WORKERS):
+            done = pending.pop(0).result()
+            yield done
+            del done
+            if number < len(ranges):
+                pending.append(pool.submit(work, number, ranges[number]))
 
     try:
         yield partitions()
@@ -297,18 +324,6 @@ def prefetched(
         pool.shutdown(wait=True, cancel_futures=True)
         for columnar in connections:
             columnar.close()
-
-
-def plan_partition(
-    read: _Read, shared: Shared, tally: Counter[str], phase: Phases, detail: str
-) -> tuple[Context, Plan]:
-    """Return one partition's context and its planned, constrained emails."""
-    with phase("plan", detail):
-        context = Context.of(read.inputs, shared.settings, shared.today)
-        plan = plan_emails(context)
-    with phase("constrain", detail):
-        plan = constrain(context, plan, tally)
-    return context, plan
 
 
 @dataclass

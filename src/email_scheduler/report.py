@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,11 +43,13 @@ PHASES = ("read", "plan", "constrain", "balance", "write")
 
 
 class Phases:
-    """Times the phases of a run; a phase met in every partition adds up."""
+    """Times the phases of a run; a phase met in every partition adds up,
+    from whichever thread the partition is planned on."""
 
     def __init__(self, report: RunReport, progress: Progress | None) -> None:
         self.report = report
         self.progress = progress
+        self._lock = threading.Lock()
         report.seconds = dict.fromkeys(PHASES, 0.0)
 
     @contextmanager
@@ -55,5 +58,10 @@ class Phases:
             self.progress(f"{name} {detail}".strip())
         started = time.perf_counter()
         yield
-        spent = time.perf_counter() - started
-        self.report.seconds[name] = round(self.report.seconds.get(name, 0) + spent, 3)
+        self.add(name, time.perf_counter() - started)
+
+    def add(self, name: str, spent: float) -> None:
+        """Add `spent` seconds to a phase."""
+        with self._lock:
+            seconds = self.report.seconds
+            seconds[name] = round(seconds.get(name, 0) + spent, 3)

@@ -33,8 +33,7 @@ from email_scheduler.passes import (
     Planning,
     Shared,
     Writing,
-    plan_partition,
-    prefetched,
+    planned_partitions,
     utc_now,
 )
 from email_scheduler.plan import Kinds
@@ -169,15 +168,11 @@ def _run_passes(
         ranges = reader.partitions(columnar, partition_contacts)
         bad_ids = reader.rows_without_id(sqlite)
     planning = Planning(settings, shared, shelf)
-    with prefetched(path, shared, ranges) as partitions:
-        for number, (ids, read) in enumerate(zip(ranges, partitions, strict=True)):
-            detail = f"(partition {number + 1} of {len(ranges)})"
-            report.seconds["read"] = round(report.seconds["read"] + read.seconds, 3)
-            context, plan = plan_partition(read, shared, planning.tally, phase, detail)
-            del read
-            with phase("write", detail):
-                planning.add(number, ids, context, plan)
-            del context, plan
+    with planned_partitions(path, shared, ranges, phase) as partitions:
+        for number, (ids, part) in enumerate(zip(ranges, partitions, strict=True)):
+            phase.add("read", part.read_seconds)
+            planning.add(number, ids, part)
+            del part
             release_freed_memory()
     planning.totals.report(report)
     limits = Limits.of(settings, planning.totals.contacts_eligible)
