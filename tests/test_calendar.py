@@ -339,6 +339,35 @@ class TestParseDates:
             elif not value:
                 assert found == MISSING and not bad
 
+    @given(
+        st.lists(
+            st.one_of(
+                st.dates().map(dt.date.isoformat),
+                st.from_regex(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z"),
+            ),
+            min_size=1,
+            max_size=30,
+        )
+    )
+    @settings(max_examples=300, deadline=None)
+    def test_columns_of_plain_dates_agree_with_datetime(self, texts: list[str]) -> None:
+        # A column of ten-character values only is the fast, all-or-nothing case.
+        days, malformed = parse_dates(column(*texts))
+        for text, found, bad in zip(
+            texts, days.tolist(), malformed.tolist(), strict=True
+        ):
+            try:
+                expected = dt.date.fromisoformat(text)
+            except ValueError:
+                expected = None
+            assert bad == (expected is None), text
+            assert found == (MISSING if expected is None else to_days(expected))
+
+    def test_year_zero_is_not_a_date(self) -> None:
+        days, malformed = parse_dates(column("2026-01-01", "0000-01-01"))
+        assert days.tolist() == [to_days(D(2026, 1, 1)), MISSING]
+        assert malformed.tolist() == [False, True]
+
 
 class TestStableOffset:
     def test_same_in_another_process(self) -> None:

@@ -219,6 +219,10 @@ def plain_dates(text: pa.Array) -> tuple[Days, npt.NDArray[np.bool_], Ints]:
     _, offsets, data = text.buffers()
     bounds = np.frombuffer(offsets, dtype=np.int32, count=n + 1, offset=text.offset * 4)
     length = np.diff(bounds)
+    if n and text.null_count == 0 and (length == 10).all():
+        every = _every_plain_date(text)
+        if every is not None:
+            return every, np.ones(n, dtype=bool), length
     days = np.full(n, MISSING, dtype=np.int64)
     valid = np.zeros(n, dtype=bool)
     ten = np.flatnonzero(length == 10)
@@ -252,6 +256,26 @@ def plain_dates(text: pa.Array) -> tuple[Days, npt.NDArray[np.bool_], Ints]:
     days[ten[real]] = date_days(year[real], month[real], day[real])
     valid[ten[real]] = True
     return days, valid, length
+
+
+_FIRST_PLAIN_DAY = int(np.datetime64("0001-01-01", "D").astype(np.int64))
+
+
+def _every_plain_date(text: pa.Array) -> Days | None:
+    """Return the days of text values that are all real `YYYY-MM-DD` dates
+    from year 1 on, through Arrow's own parser; None if any is not.
+
+    The common case, a column of clean dates, is parsed a few times faster
+    than digit by digit; a single odd value sends the column the long way.
+    """
+    try:
+        days = pc.cast(text, pa.date32()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
+        return None
+    days = days.astype(np.int64)
+    if days.min() < _FIRST_PLAIN_DAY:
+        return None
+    return days
 
 
 def parse_dates(column: pa.ChunkedArray) -> tuple[Days, npt.NDArray[np.bool_]]:
