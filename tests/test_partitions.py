@@ -2,9 +2,9 @@
 
 Planning goes partition by partition of contact ids and balancing sees all
 partitions at once, so the size of a partition must never show in the
-plan: the same database gives the same rows, the same report and, on the
-next days, the same changes, whether its contacts are planned 40 at a time
-or all at once.
+plan: the same database gives the same rows, enrollment statuses and
+report and, on the next days, the same changes, whether its contacts are
+planned 40 at a time or all at once.
 """
 
 from __future__ import annotations
@@ -44,6 +44,14 @@ def rows(path: Path) -> list[tuple[Any, ...]]:
         return sorted((tuple(row) for row in found), key=repr)
 
 
+def enrollment_statuses(path: Path) -> list[tuple[Any, ...]]:
+    """Return every enrollment's status, which a run keeps up to date."""
+    with connection(path) as conn:
+        return conn.execute(
+            "SELECT id, status FROM contact_campaigns ORDER BY id"
+        ).fetchall()
+
+
 def report_of(path: Path, today: dt.date, partition: int) -> dict[str, Any]:
     report = run(path, SETTINGS, today, partition_contacts=partition).to_dict()
     for key in ("run_id", "database", "seconds", "backup"):
@@ -61,6 +69,7 @@ def test_same_rows_and_report_on_consecutive_days(
         today = TODAY + dt.timedelta(days=offset)
         assert report_of(parts, today, partition) == report_of(whole, today, CONTACTS)
         assert rows(parts) == rows(whole)
+        assert enrollment_statuses(parts) == enrollment_statuses(whole)
         send_due(whole, today)
         send_due(parts, today)
 

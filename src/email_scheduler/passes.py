@@ -207,7 +207,7 @@ class Planning:
         self.quality.append(inputs.quality)
         self.statuses.append(
             enrollment_statuses(
-                shared.campaigns,
+                inputs.campaigns,
                 plan,
                 inputs.existing,
                 inputs.vocabulary,
@@ -248,9 +248,8 @@ def _read_partition(columnar: Any, shared: Shared, ids: ContactRange) -> Inputs:
     del raw
     vocabulary = Vocabulary(shared.kinds)
     existing = reader.read_schedules(columnar, shared.schedule_columns, vocabulary, ids)
-    return Inputs(
-        contacts, quality, existing, vocabulary, shared.campaigns, shared.engagement
-    )
+    campaigns = shared.campaigns.of_contacts(*ids)
+    return Inputs(contacts, quality, existing, vocabulary, campaigns, shared.engagement)
 
 
 def plan_partition(

@@ -15,7 +15,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -129,6 +129,19 @@ class Enrollments:
         none = np.zeros(0, dtype=np.int64)
         return Enrollments(*(none for _ in fields(Enrollments)))
 
+    def by_contact(self) -> Enrollments:
+        """Return the enrollments ordered by contact id (each contact's in
+        the order they had)."""
+        order = np.argsort(self.contact_id, kind="stable")
+        return Enrollments(*(getattr(self, f.name)[order] for f in fields(self)))
+
+    def of_contacts(self, first: int, last: int) -> Enrollments:
+        """Return the enrollments of contact ids `first` to `last`; they must
+        be ordered by contact id (see `by_contact`)."""
+        start = np.searchsorted(self.contact_id, first, side="left")
+        end = np.searchsorted(self.contact_id, last, side="right")
+        return Enrollments(*(getattr(self, f.name)[start:end] for f in fields(self)))
+
 
 @dataclass(frozen=True)
 class Campaigns:
@@ -137,6 +150,12 @@ class Campaigns:
     types: Mapping[str, CampaignType] = field(default_factory=dict)
     instances: tuple[CampaignInstance, ...] = ()
     enrollments: Enrollments = field(default_factory=Enrollments.empty)
+    """Ordered by contact id when read from a database."""
+
+    def of_contacts(self, first: int, last: int) -> Campaigns:
+        """Return the campaigns with the enrollments of contact ids `first`
+        to `last` only: what one partition of a run needs of them."""
+        return replace(self, enrollments=self.enrollments.of_contacts(first, last))
 
 
 def parse_date(value: object) -> dt.date | None:
@@ -329,7 +348,8 @@ _ENROLLMENT_SCHEMA = pa.schema(
 
 
 def read_enrollments(columnar: Any, conn: sqlite3.Connection) -> Enrollments:
-    """Return every `contact_campaigns` row as columns (none without the table)."""
+    """Return every `contact_campaigns` row as columns, ordered by contact id
+    (none without the table)."""
     present = set(table_columns(conn, "contact_campaigns"))
     if not {"id", "contact_id", "campaign_instance_id"} <= present:
         return Enrollments.empty()
@@ -356,7 +376,7 @@ def read_enrollments(columnar: Any, conn: sqlite3.Connection) -> Enrollments:
         instance=ints("instance"),
         trigger=ints("trigger"),
         status=status.fill_null(-1).to_numpy().astype(np.int64),
-    )
+    ).by_contact()
 
 
 def read_campaigns(columnar: Any, conn: sqlite3.Connection) -> Campaigns:
