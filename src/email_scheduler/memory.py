@@ -1,10 +1,14 @@
-"""Giving the memory a run frees back to the system, partition after partition.
+"""Giving the memory a run frees back to the system, between its stages.
 
 A run allocates and frees columns of a few MB all the time. Two allocators
 keep what is freed for later: glibc's heap (where the ADBC driver's query
 results live too) and Arrow's pool. Left alone, a run on a large org would
-hold hundreds of MB it no longer uses, so it asks both to give memory back
-between partitions and stages. Without glibc only Arrow's is given back.
+hold hundreds of MB it no longer uses when balancing starts, so it asks
+both to give memory back after planning, after balancing, and between the
+partitions it writes. Between the partitions it plans it does not: the
+next partition reuses what the last one freed, and pages handed back
+would cost a kernel fault each to take again. Without glibc only Arrow's
+is given back.
 """
 
 from __future__ import annotations

@@ -174,10 +174,11 @@ class RuleBook:
         start = np.full(n, MISSING, dtype=np.int64)
         end = np.full(n, MISSING, dtype=np.int64)
         check_year = civil(on)[0]
+        states = state[at]
         for number, rule in enumerate(self.rules):
             if dated_only and rule.rule == "year_round":
                 continue
-            rows = np.flatnonzero(~hit & (state[at] == self._state[number]))
+            rows = np.flatnonzero(~hit & (states == self._state[number]))
             if len(rows) == 0:
                 continue
             rows = rows[self._applies(number, dates, at[rows], on[rows])]

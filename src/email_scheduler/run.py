@@ -173,7 +173,7 @@ def _run_passes(
             phase.add("read", part.read_seconds)
             planning.add(number, ids, part)
             del part
-            release_freed_memory()
+    release_freed_memory()
     planning.totals.report(report)
     limits = Limits.of(settings, planning.totals.contacts_eligible)
     with phase("balance"):
