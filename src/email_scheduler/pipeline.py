@@ -193,16 +193,17 @@ def plan_emails(context: Context) -> Plan:
         inputs.campaigns, planner, inputs.existing, context.unplanned.planned
     )
     parts = [*campaigns.keep_fixed_aep(planner.plan()), *campaigns.plan()]
-    plan = Plan.concat([resolved(part) for part in parts])
-    plan = apply_windows(plan, contacts.state, dates, rules, vocabulary)
-    plan = Plan.concat([plan, context.unplanned.withheld])
+    windowed = Plan.concat([resolved(part) for part in parts])
+    windowed = apply_windows(windowed, contacts.state, dates, rules, vocabulary)
+    # The plan is kept in parts, copied into one at the end.
+    so_far = [windowed, context.unplanned.withheld]
     if settings.organization.enable_post_window_emails:
         extra = post_window_candidates(
-            plan, planner, inputs.existing, rules, dates, settings, vocabulary, today
+            so_far, planner, inputs.existing, rules, dates, settings, vocabulary, today
         )
         extra = resolved(extra)
         lookahead = settings.load_balancing.cap_lookahead_days
-        plan = Plan.concat([plan, extra.with_(latest=extra.send + lookahead)])
+        so_far.append(extra.with_(latest=extra.send + lookahead))
     follow_ups = FollowUpPlanner(
         inputs.existing,
         contacts,
@@ -214,7 +215,7 @@ def plan_emails(context: Context) -> Plan:
         today,
     ).plan()
     follow_ups = apply_windows(follow_ups, contacts.state, dates, rules, vocabulary)
-    plan = Plan.concat([plan, follow_ups])
+    plan = Plan.concat([*so_far, follow_ups])
     if settings.organization.exclude_failed_underwriting_global:
         plan = apply_global_underwriting(plan, contacts, vocabulary)
     return plan

@@ -58,7 +58,7 @@ def _owed(
 
 
 def post_window_candidates(
-    plan: Plan,
+    plan: list[Plan],
     planner: AnniversaryPlanner,
     existing: ExistingRows,
     rules: RuleBook,
@@ -67,13 +67,23 @@ def post_window_candidates(
     vocabulary: Vocabulary,
     today: int,
 ) -> Plan:
-    """Return unresolved post-window candidates for the windows that withheld mail."""
+    """Return unresolved post-window candidates for the windows that withheld mail.
+
+    `plan` is the plan so far, in parts (they are not copied into one).
+    """
     contacts = planner.contacts
-    withheld = plan.respects_windows & plan.skipped
-    at_parts: list[Ints] = [plan.contact[withheld]]
-    on_parts: list[Days] = [plan.send[withheld]]
-    going = ~plan.skipped
-    planned = np.sort(pack(plan.contact_id[going], plan.kind[going], plan.event[going]))
+    at_parts: list[Ints] = []
+    on_parts: list[Days] = []
+    going_keys: list[Ints] = []
+    for part in plan:
+        withheld = part.respects_windows & part.skipped
+        at_parts.append(part.contact[withheld])
+        on_parts.append(part.send[withheld])
+        going = ~part.skipped
+        going_keys.append(
+            pack(part.contact_id[going], part.kind[going], part.event[going])
+        )
+    planned = np.sort(np.concatenate(going_keys))
     past = {
         "birthday": planner.birthdays(past=True),
         "effective_date": planner.effective_dates(past=True),

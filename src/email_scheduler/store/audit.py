@@ -280,16 +280,16 @@ class ScheduleChecksum:
 
     def existing(self, rows: ExistingRows, vocabulary: Vocabulary) -> np.uint64:
         """Return the summed hash of existing rows."""
-        codes, inverse = np.unique(rows.status, return_inverse=True)
-        salts = np.array(
-            [text_salt(vocabulary.strings[c]) for c in codes.tolist()], np.uint64
-        )
+        # Status codes are a few small integers: salt each one present once.
+        salts = np.zeros(int(rows.status.max(initial=0)) + 1, dtype=np.uint64)
+        for code in np.flatnonzero(np.bincount(rows.status)).tolist():
+            salts[code] = text_salt(vocabulary.strings[code])
         return _row_hashes(
             rows.contact_id,
             self._type_salts(rows.kind),
             rows.event,
             rows.send,
-            salts[inverse.reshape(-1)] if len(codes) else np.zeros(0, np.uint64),
+            salts[rows.status],
         )
 
     def planned(self, plan: Plan | PlannedRows) -> np.uint64:
