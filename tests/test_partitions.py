@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
+from email_scheduler import passes
 from email_scheduler.config import Settings
 from email_scheduler.generate import generate_org
 from email_scheduler.run import run
-from helpers import CONTENT, connection, copy_org, send_due
+from helpers import CONTENT, connection, copy_org, query, send_due
 
 CONTACTS = 900
 TODAY = dt.date(2026, 9, 1)
@@ -104,3 +105,39 @@ def test_each_run_ends_with_the_checksum_the_next_one_reads(
     assert len(checksums) == 4
     for (_, after), (before, _) in zip(checksums, checksums[1:], strict=False):
         assert before == after
+
+
+def test_a_partition_that_fails_stops_the_run_before_any_write(
+    template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Partitions are planned two at a time on threads of their own: an error
+    # in one of them must end the run as any error does, with nothing written.
+    org = copy_org(template, tmp_path / "org.sqlite3")
+    history = (
+        "SELECT id, contact_id, email_type, scheduled_send_date, status "
+        "FROM email_schedules ORDER BY id"
+    )
+    before = query(org, history)
+    assert before  # the sent history
+    planned = 0
+    original = passes.plan_emails
+
+    def failing(context: Any) -> Any:
+        nonlocal planned
+        planned += 1
+        if int(context.inputs.contacts.id.min()) >= 400:
+            raise RuntimeError("planning failed")
+        return original(context)
+
+    monkeypatch.setattr(passes, "plan_emails", failing)
+    with pytest.raises(RuntimeError, match="planning failed"):
+        run(org, SETTINGS, TODAY, partition_contacts=40)
+    assert planned < CONTACTS // 40 + 1
+    assert query(org, history) == before
+    with connection(org) as conn:
+        (status, error) = conn.execute(
+            "SELECT status, error_message FROM scheduler_checkpoints"
+        ).fetchone()
+    assert status == "failed"
+    assert "planning failed" in error
+    assert not list(tmp_path.glob(".org.sqlite3.run-*"))
