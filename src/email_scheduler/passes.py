@@ -14,11 +14,12 @@ import datetime as dt
 import hashlib
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, fields
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -309,13 +310,14 @@ def planned_partitions(
     pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="planner")
 
     def partitions() -> Iterator[PlannedPartition]:
-        pending = [pool.submit(work, n, ids) for n, ids in enumerate(ranges[:WORKERS])]
-        for number in range(WORKERS, len(ranges) + WORKERS):
-            done = pending.pop(0).result()
-            yield done
-            del done
-            if number < len(ranges):
-                pending.append(pool.submit(work, number, ranges[number]))
+        numbered = iter(enumerate(ranges))
+        pending = deque(
+            pool.submit(work, number, ids) for number, ids in islice(numbered, WORKERS)
+        )
+        while pending:
+            yield pending.popleft().result()
+            for number, ids in islice(numbered, 1):  # the next partition, if any
+                pending.append(pool.submit(work, number, ids))
 
     try:
         yield partitions()
