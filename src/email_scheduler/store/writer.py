@@ -168,11 +168,14 @@ def diff(
     status = np.where(
         plan.skipped[matched], vocabulary.code(SKIPPED), vocabulary.code(PRE_SCHEDULED)
     )
-    identity = (existing.kind[rows] == plan.kind[matched]) & (
-        existing.event[rows] == plan.event[matched]
-    )
+    same_kind = existing.kind[rows] == plan.kind[matched]
+    same_event = existing.event[rows] == plan.event[matched]
+    # Without a full event date the row's stored event columns may hold
+    # anything: only a dated identity is known to be kept as it is.
+    identity = same_kind & same_event & (plan.event[matched] != MISSING)
     same = (
-        identity
+        same_kind
+        & same_event
         & (existing.time[rows] == vocabulary.code(send_time))
         & (existing.status[rows] == status)
         & (existing.reason[rows] == plan.reason[matched])
