@@ -184,7 +184,6 @@ class Shared:
 class Planning:
     """The planning pass: what it keeps of each partition for the rest of the run."""
 
-    settings: Settings
     shared: Shared
     shelf: Shelf
     totals: Totals = field(default_factory=Totals)
@@ -349,7 +348,7 @@ class Writing:
 
     def run(self, path: Path, columnar: Any) -> None:
         """Write every change (or, in a dry run, only count them)."""
-        settings = self.planning.settings
+        settings = self.planning.shared.settings
         if self.report.dry_run:
             rows: Counter[str] = Counter(inserted=0, updated=0, deleted=0, unchanged=0)
             for changes, _ in self._partitions():
@@ -397,7 +396,7 @@ class Writing:
                 cursor,
                 changes,
                 vocabulary,
-                send_time=_send_time(self.planning.settings),
+                send_time=_send_time(self.planning.shared.settings),
                 run_id=self.report.run_id,
                 now=now,
             )

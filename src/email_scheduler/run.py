@@ -167,7 +167,7 @@ def _run_passes(
         )
         ranges = reader.partitions(columnar, partition_contacts)
         bad_ids = reader.rows_without_id(sqlite)
-    planning = Planning(settings, shared, shelf)
+    planning = Planning(shared, shelf)
     with planned_partitions(path, shared, ranges, phase) as partitions:
         for number, (ids, part) in enumerate(zip(ranges, partitions, strict=True)):
             phase.add("read", part.read_seconds)

@@ -193,9 +193,17 @@ when missing, so that a new database is complete, and never altered: an
 older shape is read as it is."""
 
 IDENTITY_INDEX = "idx_email_schedules_identity"
-IDENTITY_COLUMNS = (
-    "contact_id, email_type, IFNULL(campaign_instance_id, 0), "
-    "event_year, event_month, event_day"
+IDENTITY_FIELDS = (
+    "email_type",
+    "campaign_instance_id",
+    "event_year",
+    "event_month",
+    "event_day",
+)
+"""The columns of an email's identity besides its contact."""
+IDENTITY_COLUMNS = "contact_id, " + ", ".join(
+    "IFNULL(campaign_instance_id, 0)" if c == "campaign_instance_id" else c
+    for c in IDENTITY_FIELDS
 )
 
 INDEXES = {

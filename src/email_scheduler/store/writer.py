@@ -41,19 +41,11 @@ from email_scheduler.plan import (
 )
 from email_scheduler.store.audit import ScheduleChecksum
 from email_scheduler.store.reader import ExistingRows
+from email_scheduler.store.schema import IDENTITY_FIELDS
 
 _GUARD = f"+email_schedules.status IN ('{PRE_SCHEDULED}', '{SKIPPED}')"
 """The status guard of every write. The `+` keeps SQLite from reaching the
 rows through the send-date index (every pending row) instead of by id."""
-
-_IDENTITY = (
-    "email_type",
-    "campaign_instance_id",
-    "event_year",
-    "event_month",
-    "event_day",
-)
-"""The columns of the identity index besides the contact."""
 
 _CONTENT = (
     "email_type",
@@ -413,7 +405,7 @@ def write(
         kept = changes.identity_kept
         # Leaving the identity columns out of an update spares SQLite the
         # identity index: about half the cost of the statement.
-        content = tuple(c for c in _CONTENT if c not in _IDENTITY)
+        content = tuple(c for c in _CONTENT if c not in IDENTITY_FIELDS)
         for subset, columns in ((kept, content), (~kept, _CONTENT)):
             if not subset.any():
                 continue
