@@ -32,6 +32,8 @@ class SetAside:
     """The partition's changes, before balancing dates its outgoing emails."""
     strings: list[str]
     """The partition's vocabulary: the text of every code in the changes."""
+    snapshot: bytes
+    """The partition's rows as read, encoded (see `store.snapshot`)."""
 
 
 class Shelf:

@@ -12,19 +12,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, fields
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 from email_scheduler.config import Settings
 from email_scheduler.constraints.balancing import Limits
@@ -49,11 +47,12 @@ from email_scheduler.plan import Kinds, Outgoing, Plan, Vocabulary
 from email_scheduler.planners.campaigns import enrollment_statuses
 from email_scheduler.report import Phases, RunReport
 from email_scheduler.rules import BirthColumns, RuleBook
-from email_scheduler.store import audit, reader, writer
+from email_scheduler.store import audit, reader, snapshot, writer
 from email_scheduler.store.campaigns import Campaigns, write_statuses
-from email_scheduler.store.database import connect_columnar, with_retries
+from email_scheduler.store.database import with_retries
 from email_scheduler.store.engagement import Engagement
 from email_scheduler.store.reader import ContactRange
+from email_scheduler.workers import in_order
 
 WITHOUT_EMAIL = (INVALID_EMAIL, SUPPRESSED, UNKNOWN_STATE_ISSUE)
 """Data-quality issues that leave a contact without any email."""
@@ -178,6 +177,7 @@ class Shared:
     engagement: Engagement
     contact_columns: list[str]
     schedule_columns: list[str]
+    snapshots: snapshot.Catalog
 
 
 @dataclass
@@ -194,9 +194,17 @@ class Planning:
         default_factory=list
     )
     places: list[slice] = field(default_factory=list)
+    ranges: list[ContactRange] = field(default_factory=list)
+    stale_snapshots: set[ContactRange] = field(default_factory=set)
+    """Partitions whose snapshot the write replaces with the rows as read."""
     new_emails: int = 0
     existing_rows: int = 0
     digest: Any = field(default_factory=lambda: hashlib.blake2b(digest_size=16))
+
+    @property
+    def bulk(self) -> bool:
+        """Whether the run's write is a bulk one (see `writer.bulk`)."""
+        return writer.bulk(self.new_emails, self.existing_rows)
 
     def add(self, number: int, ids: ContactRange, part: PlannedPartition) -> None:
         """Keep what the rest of the run needs of one planned partition."""
@@ -219,7 +227,12 @@ class Planning:
         self.places.append(self.balancing.add(context, plan))
         self.new_emails += int((plan.row < 0).sum())
         self.existing_rows += len(inputs.existing)
-        self.shelf.put(number, SetAside(part.changes, inputs.vocabulary.strings))
+        self.ranges.append(ids)
+        if part.stale_snapshot:
+            self.stale_snapshots.add(ids)
+        self.shelf.put(
+            number, SetAside(part.changes, inputs.vocabulary.strings, part.snapshot)
+        )
 
 
 def _send_time(settings: Settings) -> str:
@@ -236,10 +249,15 @@ class PlannedPartition:
     tally: Counter[str]
     """What constraining did to the partition's emails."""
     read_seconds: float
+    snapshot: bytes
+    """The partition's rows as read, encoded (see `store.snapshot`)."""
+    stale_snapshot: bool
 
 
-def _read_partition(columnar: Any, shared: Shared, ids: ContactRange) -> Inputs:
-    """Return the contacts of `ids` and their rows."""
+def _read_partition(
+    columnar: Any, shared: Shared, ids: ContactRange
+) -> tuple[Inputs, snapshot.PartitionRows]:
+    """Return the contacts of `ids` and their rows, and the rows as read."""
     settings = shared.settings
     raw = reader.read_contacts(columnar, shared.contact_columns, ids)
     contacts, quality = build_contacts(
@@ -247,9 +265,14 @@ def _read_partition(columnar: Any, shared: Shared, ids: ContactRange) -> Inputs:
     )
     del raw
     vocabulary = Vocabulary(shared.kinds)
-    existing = reader.read_schedules(columnar, shared.schedule_columns, vocabulary, ids)
+    columns = shared.schedule_columns
+    rows = snapshot.read(columnar, shared.snapshots, columns, ids)
+    existing = reader.existing_rows(columnar, columns, vocabulary, ids, rows.table)
     campaigns = shared.campaigns.of_contacts(*ids)
-    return Inputs(contacts, quality, existing, vocabulary, campaigns, shared.engagement)
+    inputs = Inputs(
+        contacts, quality, existing, vocabulary, campaigns, shared.engagement
+    )
+    return inputs, rows
 
 
 def plan_partition(
@@ -257,7 +280,8 @@ def plan_partition(
 ) -> PlannedPartition:
     """Return one partition read, planned, constrained and compared with its rows."""
     started = time.perf_counter()
-    inputs = _read_partition(columnar, shared, ids)
+    inputs, rows = _read_partition(columnar, shared, ids)
+    encoded = snapshot.encode(rows.table)
     read_seconds = time.perf_counter() - started
     tally: Counter[str] = Counter()
     with phase("plan", detail):
@@ -276,54 +300,21 @@ def plan_partition(
             owned=context.unplanned.owned,
             checksum=audit.ScheduleChecksum(shared.kinds),
         )
-    return PlannedPartition(context, plan, changes, tally, read_seconds)
+    return PlannedPartition(
+        context, plan, changes, tally, read_seconds, encoded, rows.rebuild
+    )
 
 
-WORKERS = 2
-"""Partitions read and planned at once, each on a thread of its own. SQLite
-and numpy leave Python's lock free for most of the work, so two threads
-keep both cores of a 2-core machine busy; each one more holds another
-partition in memory."""
-
-
-@contextmanager
 def planned_partitions(
     path: Path, shared: Shared, ranges: list[ContactRange], phase: Phases
-) -> Iterator[Iterator[PlannedPartition]]:
-    """Yield the partitions planned, in order, `WORKERS` of them at a time.
+) -> AbstractContextManager[Iterator[PlannedPartition]]:
+    """Yield the partitions planned, in order, two at a time on threads."""
 
-    Each thread reads through a connection of its own. A partition is
-    planned only once the one `WORKERS` places before it has been taken,
-    so that memory holds at most `WORKERS` of them.
-    """
-    local = threading.local()
-    connections: list[Any] = []
-
-    def work(number: int, ids: ContactRange) -> PlannedPartition:
-        if not hasattr(local, "columnar"):
-            local.columnar = connect_columnar(path)
-            connections.append(local.columnar)
+    def work(columnar: Any, number: int, ids: ContactRange) -> PlannedPartition:
         detail = f"(partition {number + 1} of {len(ranges)})"
-        return plan_partition(local.columnar, shared, ids, phase, detail)
+        return plan_partition(columnar, shared, ids, phase, detail)
 
-    pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="planner")
-
-    def partitions() -> Iterator[PlannedPartition]:
-        numbered = iter(enumerate(ranges))
-        pending = deque(
-            pool.submit(work, number, ids) for number, ids in islice(numbered, WORKERS)
-        )
-        while pending:
-            yield pending.popleft().result()
-            for number, ids in islice(numbered, 1):  # the next partition, if any
-                pending.append(pool.submit(work, number, ids))
-
-    try:
-        yield partitions()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        for columnar in connections:
-            columnar.close()
+    return in_order(path, work, ranges, "planner")
 
 
 @dataclass
@@ -334,7 +325,7 @@ class Writing:
     balanced: Outgoing
     report: RunReport
 
-    def _partitions(self) -> Iterator[tuple[writer.Settled, Vocabulary]]:
+    def _partitions(self) -> Iterator[tuple[writer.Settled, Vocabulary, SetAside]]:
         """Yield each partition's changes, dated by balancing."""
         kinds = self.planning.shared.kinds
         checksum = audit.ScheduleChecksum(kinds)
@@ -342,7 +333,7 @@ class Writing:
             part = self.planning.shelf.get(number)
             outgoing = self.balanced.take(place)
             settled = writer.settle(part.changes, outgoing, checksum)
-            yield settled, Vocabulary.restore(part.strings, kinds)
+            yield settled, Vocabulary.restore(part.strings, kinds), part
             del part, settled
             release_freed_memory()
 
@@ -351,7 +342,7 @@ class Writing:
         settings = self.planning.shared.settings
         if self.report.dry_run:
             rows: Counter[str] = Counter(inserted=0, updated=0, deleted=0, unchanged=0)
-            for changes, _ in self._partitions():
+            for changes, _, _ in self._partitions():
                 rows["inserted"] += len(changes.inserts)
                 rows["updated"] += len(changes.updates) + len(changes.redated_ids)
                 rows["deleted"] += len(changes.deletes)
@@ -367,12 +358,12 @@ class Writing:
         """Write the changes and all the run's records in one transaction."""
         now = utc_now()
         planning = self.planning
-        bulk = writer.bulk(planning.new_emails, planning.existing_rows)
         with columnar.cursor() as cursor:
             try:
-                indexing = writer.indexes_rebuilt(cursor) if bulk else nullcontext()
-                with indexing:
+                indexing = writer.indexes_rebuilt(cursor) if planning.bulk else None
+                with indexing or nullcontext():
                     rows, checksums = self._write_partitions(cursor, now)
+                snapshot.tidy(cursor, planning.ranges, self._signature)
                 self.report.rows = dict(rows)
                 self._record(cursor, now, *checksums)
             except BaseException:
@@ -388,7 +379,10 @@ class Writing:
             inserted=0, updated=0, deleted=0, unchanged=0, conflicts=0
         )
         before = after = np.uint64(0)
-        for changes, vocabulary in self._partitions():
+        planning = self.planning
+        for (changes, vocabulary, part), ids in zip(
+            self._partitions(), planning.ranges, strict=True
+        ):
             was, will = changes.checksums
             with np.errstate(over="ignore"):
                 before, after = before + was, after + will
@@ -396,16 +390,43 @@ class Writing:
                 cursor,
                 changes,
                 vocabulary,
-                send_time=_send_time(self.planning.shared.settings),
+                send_time=_send_time(planning.shared.settings),
                 run_id=self.report.run_id,
                 now=now,
+                inserting=snapshot.unlogged(cursor) if planning.bulk else None,
             )
+            self._store_snapshot(cursor, ids, part.snapshot, written.new_rows)
             rows["inserted"] += written.inserted
             rows["updated"] += written.updated
             rows["deleted"] += written.deleted
             rows["unchanged"] += changes.unchanged
             rows["conflicts"] += written.conflicts
         return rows, (before, after)
+
+    @property
+    def _signature(self) -> str:
+        return snapshot.signature(self.planning.shared.schedule_columns)
+
+    def _store_snapshot(
+        self, cursor: Any, ids: ContactRange, read: bytes, new_rows: pa.Table
+    ) -> None:
+        """Write a partition's snapshot where the run read its rows in full, or
+        many changed since, or it inserted them unlogged (a bulk write)."""
+        planning = self.planning
+        if not planning.bulk and ids not in planning.stale_snapshots:
+            return
+        rows = snapshot.decode(read)
+        added = snapshot.as_read(new_rows) if planning.bulk else None
+        if planning.bulk and (added is None or rows is None):
+            # Rows the snapshot cannot hold as read are logged instead.
+            if len(new_rows):
+                found = new_rows.column("id").to_numpy()
+                snapshot.log_rows(cursor, int(found.min()), int(found.max()))
+        elif added is not None and rows is not None:
+            rows = reader.by_id(pa.concat_tables([rows, added]))
+        if rows is not None:
+            through = planning.shared.snapshots.last_change
+            snapshot.store(cursor, ids, rows, through, self._signature)
 
     def _record(
         self, cursor: Any, now: str, before: np.uint64, after: np.uint64

@@ -39,7 +39,7 @@ from email_scheduler.passes import (
 from email_scheduler.plan import Kinds
 from email_scheduler.planners.followups import SECONDS_PER_DAY
 from email_scheduler.report import Phases, Progress, RunReport
-from email_scheduler.store import audit, reader, schema
+from email_scheduler.store import audit, reader, schema, snapshot
 from email_scheduler.store.campaigns import read_campaigns
 from email_scheduler.store.database import check_exists, connect, connect_columnar
 from email_scheduler.store.engagement import Engagement, read_engagement
@@ -154,6 +154,8 @@ def _run_passes(
     day = to_days(today)
     with phase("read"):
         lookback = settings.timing.followup_lookback_days
+        schedule_columns = table_columns(sqlite, "email_schedules")
+        snapshots = snapshot.Catalog.of(sqlite, schedule_columns)
         shared = Shared(
             settings=settings,
             today=day,
@@ -163,9 +165,10 @@ def _run_passes(
                 columnar, sqlite, (day - lookback) * SECONDS_PER_DAY
             ),
             contact_columns=reader.contact_columns(sqlite),
-            schedule_columns=table_columns(sqlite, "email_schedules"),
+            schedule_columns=schedule_columns,
+            snapshots=snapshots,
         )
-        ranges = reader.partitions(columnar, partition_contacts)
+        ranges = reader.partitions(columnar, partition_contacts, snapshots.ranges)
         bad_ids = reader.rows_without_id(sqlite)
     planning = Planning(shared, shelf)
     with planned_partitions(path, shared, ranges, phase) as partitions:

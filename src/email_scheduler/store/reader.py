@@ -22,7 +22,7 @@ from email_scheduler.calendar import MISSING, Days, Ints, civil, date_days, plai
 from email_scheduler.errors import DatabaseError
 from email_scheduler.identity import Identities
 from email_scheduler.plan import Vocabulary
-from email_scheduler.store.schema import table_columns
+from email_scheduler.store.schema import CHANGE_TABLE, table_columns
 
 # Each contact field and the column names accepted for it, in order of preference.
 CONTACT_FIELDS: dict[str, tuple[str, ...]] = {
@@ -106,21 +106,46 @@ def rows_without_id(sqlite: sqlite3.Connection) -> int:
     return int(count)
 
 
-def partitions(conn: object, size: int) -> list[ContactRange]:
+def partitions(
+    conn: object, size: int, previous: list[ContactRange] | None = None
+) -> list[ContactRange]:
     """Return contact-id ranges that cover every id, about `size` contacts each.
 
     The first range starts, and the last ends, at the extremes of 64-bit
-    integers, so that rows of every contact id fall in some range.
+    integers, so that rows of every contact id fall in some range. The
+    `previous` ranges (those of the schedule snapshots) are kept while
+    each still holds from half to twice `size` contacts, so that contacts
+    coming and going do not shift every range and void every snapshot.
     """
-    ids = fetch(
-        conn,
-        "SELECT id FROM contacts WHERE typeof(id) = 'integer' ORDER BY id",
-        pa.schema([("id", pa.int64())]),
+    ids = (
+        fetch(
+            conn,
+            "SELECT id FROM contacts WHERE typeof(id) = 'integer' ORDER BY id",
+            pa.schema([("id", pa.int64())]),
+        )
+        .column("id")
+        .to_numpy()
     )
-    starts = ids.column("id").to_numpy()[::size][1:].tolist()
+    if previous and _still_fit(ids, previous, size):
+        return previous
+    starts = ids[::size][1:].tolist()
     firsts = [EVERY_CONTACT[0], *starts]
     lasts = [start - 1 for start in starts] + [EVERY_CONTACT[1]]
     return list(zip(firsts, lasts, strict=True))
+
+
+def _still_fit(ids: Ints, ranges: list[ContactRange], size: int) -> bool:
+    """Return whether `ranges` cover every id in order, about `size` each."""
+    firsts = [first for first, _ in ranges]
+    lasts = [last for _, last in ranges]
+    if firsts[0] != EVERY_CONTACT[0] or lasts[-1] != EVERY_CONTACT[1]:
+        return False
+    if any(last + 1 != first for last, first in zip(lasts, firsts[1:], strict=False)):
+        return False
+    counts = np.diff(np.concatenate([[0], np.searchsorted(ids, lasts, "right")]))
+    if len(ranges) == 1:
+        return len(ids) <= 2 * size
+    return bool(np.all((counts >= size // 2) & (counts <= 2 * size)))
 
 
 @dataclass(frozen=True)
@@ -228,7 +253,7 @@ CONTENT_FIELDS = (
 )
 """Columns read joined into one text value per row (see `schedules_query`)."""
 
-_SEPARATOR = "\x1f"
+SEPARATOR = "\x1f"
 _INTEGER_FIELDS = ("campaign_instance_id", "priority")
 
 
@@ -252,8 +277,14 @@ def _content(present: set[str]) -> str:
     return " || char(31) || ".join(parts)
 
 
-def schedules_query(columns: list[str], ids: ContactRange = EVERY_CONTACT) -> str:
-    """Return the SELECT that reads email_schedules; absent columns read as empty."""
+def schedules_query(
+    columns: list[str], ids: ContactRange = EVERY_CONTACT, changed_since: int = -1
+) -> str:
+    """Return the SELECT that reads email_schedules; absent columns read as empty.
+
+    With `changed_since` at 0 or more, only the rows the change log names
+    after that entry are read (see `store.snapshot`).
+    """
     present = set(columns)
     send = (
         "COALESCE(CAST(scheduled_send_date AS TEXT), '')"
@@ -274,10 +305,14 @@ def schedules_query(columns: list[str], ids: ContactRange = EVERY_CONTACT) -> st
         f"{sent_at} AS sent_at",
     ]
     first, last = ids
-    return (
-        f"SELECT {', '.join(selected)} FROM email_schedules "
-        f"WHERE contact_id BETWEEN {first} AND {last}"
+    within = f"contact_id BETWEEN {first} AND {last}"
+    changed = (
+        f" AND id IN (SELECT row_id FROM {CHANGE_TABLE} "
+        f"WHERE {within} AND seq > {changed_since})"
+        if changed_since >= 0
+        else ""
     )
+    return f"SELECT {', '.join(selected)} FROM email_schedules WHERE {within}{changed}"
 
 
 _SCHEMA = pa.schema(
@@ -291,6 +326,50 @@ _SCHEMA = pa.schema(
         ("sent_at", pa.int64()),
     ]
 )
+
+_TEXT = pa.dictionary(pa.int32(), pa.string())
+SCHEDULE_TABLE = pa.schema(
+    [
+        field.with_type(_TEXT) if field.type == pa.string() else field
+        for field in _SCHEMA
+    ]
+)
+"""A schedule table: the rows of email_schedules as `schedules_query` reads
+them, text dictionary-encoded (a few thousand distinct values over millions
+of rows), sorted by id."""
+
+
+def by_id(table: pa.Table) -> pa.Table:
+    """Return a schedule table's rows sorted by id, in one chunk per column.
+
+    The rows' order is the reader's, whichever way they were read."""
+    table = table.unify_dictionaries().combine_chunks()
+    ids = table.column("id").to_numpy()
+    if np.all(ids[1:] > ids[:-1]):
+        return table
+    return table.take(np.argsort(ids, kind="stable"))
+
+
+def schedule_table(
+    conn: object,
+    columns: list[str],
+    ids: ContactRange = EVERY_CONTACT,
+    changed_since: int = -1,
+) -> pa.Table:
+    """Return the rows of email_schedules of contacts in `ids` as a schedule table.
+
+    `columns` are the table's columns (none when it does not exist).
+    """
+    if not columns:
+        return SCHEDULE_TABLE.empty_table()
+    table = fetch(conn, schedules_query(columns, ids, changed_since), _SCHEMA)
+    encoded = {
+        name: pc.dictionary_encode(table.column(name)).cast(_TEXT)
+        for name in ("scheduled_send_date", "content")
+    }
+    for name, column in encoded.items():
+        table = table.set_column(table.schema.get_field_index(name), name, column)
+    return by_id(table)
 
 
 def _event_days(packed: Ints) -> tuple[Days, Ints]:
@@ -308,13 +387,14 @@ def _event_days(packed: Ints) -> tuple[Days, Ints]:
     return np.where(exact, days, MISSING), np.maximum(year, -1)
 
 
-def _send_days(column: pa.ChunkedArray) -> Days:
+def _send_days(column: pa.DictionaryArray) -> Days:
     """Return the days of send dates, reading the first ten characters."""
-    text = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    text = column.dictionary
     days, valid, length = plain_dates(text)
     if (length != 10).any():
         days, valid, _ = plain_dates(pc.utf8_slice_codeunits(text, 0, 10))
-    return np.where(valid, days, MISSING)
+    at = column.indices.to_numpy(zero_copy_only=False)
+    return np.where(valid, days, MISSING)[at]
 
 
 def _integer(text: str, empty: int) -> int:
@@ -344,7 +424,7 @@ def _split_content(texts: list[str], vocabulary: Vocabulary) -> tuple[_Content, 
     columns: dict[str, list[int]] = {name: [] for name in _Content.__dataclass_fields__}
     unclear = np.zeros(len(texts), dtype=bool)
     for at, text in enumerate(texts):
-        parts = text.split(_SEPARATOR)
+        parts = text.split(SEPARATOR)
         if len(parts) != len(CONTENT_FIELDS):
             unclear[at] = True
             parts = [""] * len(CONTENT_FIELDS)
@@ -364,12 +444,6 @@ def _split_content(texts: list[str], vocabulary: Vocabulary) -> tuple[_Content, 
     return found, unclear
 
 
-def _read_table(conn: object, columns: list[str], ids: ContactRange) -> pa.Table:
-    if not columns:
-        return _SCHEMA.empty_table()
-    return fetch(conn, schedules_query(columns, ids), _SCHEMA)
-
-
 def read_schedules(
     conn: object,
     columns: list[str],
@@ -380,14 +454,24 @@ def read_schedules(
 
     `columns` are the table's columns (none when it does not exist).
     """
-    table = _read_table(conn, columns, ids)
-    content = table.column("content").combine_chunks()
-    encoded = pc.dictionary_encode(content) if len(content) else None
-    texts = encoded.dictionary.to_pylist() if encoded is not None else []
+    table = schedule_table(conn, columns, ids)
+    return existing_rows(conn, columns, vocabulary, ids, table)
+
+
+def existing_rows(
+    conn: object,
+    columns: list[str],
+    vocabulary: Vocabulary,
+    ids: ContactRange,
+    table: pa.Table,
+) -> ExistingRows:
+    """Return the rows of a schedule table of contacts in `ids` as integer columns."""
+    content = table.column("content").chunk(0) if table.num_rows else None
+    texts = content.dictionary.to_pylist() if content is not None else []
     fields, unclear = _split_content(texts, vocabulary)
     at = (
-        encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        if encoded is not None
+        content.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        if content is not None
         else np.zeros(0, dtype=np.int64)
     )
     rows = _rows(table, fields, at, vocabulary)
@@ -409,7 +493,9 @@ def _rows(
         kind=fields.kind[at],
         event=event,
         event_year=year,
-        send=_send_days(table.column("scheduled_send_date")),
+        send=_send_days(table.column("scheduled_send_date").chunk(0))
+        if len(table)
+        else np.zeros(0, dtype=np.int64),
         status=fields.status[at],
         time=fields.time[at],
         reason=fields.reason[at],

@@ -161,6 +161,49 @@ CAMPAIGN_CHANGE_LOG_COLUMNS = {
     "changed_by": "TEXT",
 }
 
+SNAPSHOT_COLUMNS = {
+    "first_contact": "INTEGER PRIMARY KEY",
+    "last_contact": "INTEGER NOT NULL",
+    "valid_through": "INTEGER NOT NULL",
+    "signature": "TEXT NOT NULL",
+    "row_count": "INTEGER NOT NULL",
+    "data": "BLOB NOT NULL",
+}
+"""One row per partition of contacts: its email_schedules rows as the reader
+read them, through change `valid_through` of the change log (see
+`store.snapshot`)."""
+
+CHANGE_COLUMNS = {
+    "seq": "INTEGER PRIMARY KEY AUTOINCREMENT",
+    "row_id": "INTEGER",
+    "contact_id": "INTEGER",
+}
+"""The change log: one entry per email_schedules row written by anyone,
+added by the triggers of `CHANGE_TRIGGERS`."""
+
+SNAPSHOT_TABLE = "schedule_snapshots"
+CHANGE_TABLE = "email_schedule_changes"
+
+_LOGGED = f"INSERT INTO {CHANGE_TABLE} (row_id, contact_id) VALUES"
+CHANGE_TRIGGERS = {
+    "email_schedules_logged_insert": (
+        "CREATE TRIGGER email_schedules_logged_insert AFTER INSERT ON "
+        f"email_schedules BEGIN {_LOGGED} (NEW.id, NEW.contact_id); END"
+    ),
+    "email_schedules_logged_update": (
+        "CREATE TRIGGER email_schedules_logged_update AFTER UPDATE ON "
+        f"email_schedules BEGIN {_LOGGED} (OLD.id, OLD.contact_id); "
+        f"INSERT INTO {CHANGE_TABLE} (row_id, contact_id) SELECT NEW.id, "
+        "NEW.contact_id WHERE NEW.id IS NOT OLD.id "
+        "OR NEW.contact_id IS NOT OLD.contact_id; END"
+    ),
+    "email_schedules_logged_delete": (
+        "CREATE TRIGGER email_schedules_logged_delete AFTER DELETE ON "
+        f"email_schedules BEGIN {_LOGGED} (OLD.id, OLD.contact_id); END"
+    ),
+}
+"""Triggers that log every change to email_schedules, whoever makes it."""
+
 OWNED_TABLES = {
     "email_schedules": EMAIL_SCHEDULES_COLUMNS,
     "scheduler_checkpoints": CHECKPOINT_COLUMNS,
@@ -170,6 +213,8 @@ OWNED_TABLES = {
     "campaign_instances": CAMPAIGN_INSTANCE_COLUMNS,
     "contact_campaigns": CONTACT_CAMPAIGN_COLUMNS,
     "campaign_change_log": CAMPAIGN_CHANGE_LOG_COLUMNS,
+    SNAPSHOT_TABLE: SNAPSHOT_COLUMNS,
+    CHANGE_TABLE: CHANGE_COLUMNS,
 }
 
 ENGAGEMENT_TABLES = {
@@ -212,6 +257,7 @@ INDEXES = {
     "idx_contact_data_quality_contact": "contact_data_quality(contact_id)",
     "idx_contact_campaigns_instance": "contact_campaigns(campaign_instance_id, status)",
     "idx_campaign_change_log_instance": "campaign_change_log(campaign_instance_id)",
+    "idx_email_schedule_changes_contact": f"{CHANGE_TABLE}(contact_id, seq)",
 }
 
 UNIQUE_INDEXES = {
@@ -515,6 +561,7 @@ def _replace_legacy_constraints(conn: sqlite3.Connection, enforced: bool) -> Non
             "fix what the error names in the definition or rows of email_schedules",
         ):
             _rebuild_email_schedules(conn, {name for name, _ in foreign}, enforced)
+        conn.execute(f"DELETE FROM {SNAPSHOT_TABLE}")  # rows may have new ids
         return
     for name, _ in foreign:
         log.info("dropping legacy unique index %s of email_schedules", name)
@@ -594,6 +641,37 @@ def migrate(conn: sqlite3.Connection) -> None:
         _ensure_unique_indexes(conn)
         for name, target in INDEXES.items():
             conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {target}")
+        _ensure_change_triggers(conn)
+
+
+def _triggers(conn: sqlite3.Connection) -> dict[str, str]:
+    """Return the SQL of the change triggers the database has, by name."""
+    rows = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+        "AND tbl_name = 'email_schedules'"
+    ).fetchall()
+    return {name: sql for name, sql in rows if name in CHANGE_TRIGGERS}
+
+
+def change_triggers_intact(conn: sqlite3.Connection) -> bool:
+    """Return whether every change to email_schedules is being logged."""
+    return _triggers(conn) == CHANGE_TRIGGERS
+
+
+def _ensure_change_triggers(conn: sqlite3.Connection) -> None:
+    """Create the change triggers where missing or altered.
+
+    Changes made while a trigger was missing went unlogged, so every
+    snapshot is dropped with them: the next run reads every row.
+    """
+    if change_triggers_intact(conn):
+        return
+    for name in _triggers(conn):
+        conn.execute(f"DROP TRIGGER {name}")
+    for sql in CHANGE_TRIGGERS.values():
+        conn.execute(sql)
+    conn.execute(f"DELETE FROM {SNAPSHOT_TABLE}")
+    conn.execute(f"DELETE FROM {CHANGE_TABLE}")
 
 
 def initialize(conn: sqlite3.Connection) -> None:
@@ -618,4 +696,6 @@ def needs_migration(conn: sqlite3.Connection) -> bool:
     }
     if not all(name in names or f"{name}_lookup" in names for name in UNIQUE_INDEXES):
         return True
-    return IDENTITY_INDEX not in names or not set(INDEXES) <= names
+    if IDENTITY_INDEX not in names or not set(INDEXES) <= names:
+        return True
+    return not change_triggers_intact(conn)

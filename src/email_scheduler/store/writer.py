@@ -22,7 +22,7 @@ then one set-based statement per kind of change applies them.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,6 +129,8 @@ class Written:
     deleted: int
     conflicts: int
     """Rows the sending system took over between our read and our write."""
+    new_rows: pa.Table
+    """The rows inserted, with their ids, as written."""
 
 
 def _places(plan: Plan) -> Ints:
@@ -324,13 +326,17 @@ SORT_THREADS = 2
 threads wait for it, so the machine's second core is free."""
 
 
+BULK_MINIMUM = 100_000
+"""Fewer new rows than this are never a bulk write."""
+
+
 def bulk(inserts: int, rows: int) -> bool:
     """Return whether inserting `inserts` rows into a table of `rows` is bulk.
 
     Growing the table's indexes row by row costs more than building them
     again once the new rows outnumber a quarter of the table's (a first run).
     """
-    return inserts >= max(100_000, rows // 4)
+    return inserts >= max(BULK_MINIMUM, rows // 4)
 
 
 @contextmanager
@@ -357,23 +363,34 @@ def indexes_rebuilt(cursor: Any) -> Iterator[None]:
         cursor.execute(sql)
 
 
-def _total_changes(cursor: Any) -> int:
-    cursor.execute("SELECT total_changes()")
+def _changes(cursor: Any) -> int:
+    """Return the rows the last statement changed (not counting the change
+    log's entries, which its triggers add)."""
+    cursor.execute("SELECT changes()")
     return int(cursor.fetchone()[0])
-
-
-def _changes(cursor: Any, since: int | None = None) -> int:
-    """Return the rows the last statement changed, or all since `since`
-    (a `total_changes()` reading: a bulk ingest runs many statements)."""
-    if since is None:
-        cursor.execute("SELECT changes()")
-        return int(cursor.fetchone()[0])
-    return _total_changes(cursor) - since
 
 
 def _ingest(cursor: object, name: str, table: pa.Table) -> None:
     cursor.execute(f"DROP TABLE IF EXISTS temp.{name}")  # type: ignore[attr-defined]
     cursor.adbc_ingest(name, table, mode="create", temporary=True)  # type: ignore[attr-defined]
+
+
+def _next_id(cursor: Any) -> int:
+    """Return the id SQLite would give the next row of email_schedules."""
+    cursor.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' "
+        "AND name = 'sqlite_sequence'"
+    )
+    counted = (
+        "(SELECT seq FROM sqlite_sequence WHERE name = 'email_schedules')"
+        if cursor.fetchall()
+        else "0"
+    )
+    cursor.execute(
+        f"SELECT max(IFNULL({counted}, 0), "
+        "IFNULL((SELECT max(id) FROM email_schedules), 0)) + 1"
+    )
+    return int(cursor.fetchone()[0])
 
 
 def write(
@@ -384,8 +401,13 @@ def write(
     send_time: str,
     run_id: str,
     now: str,
+    inserting: AbstractContextManager[None] | None = None,
 ) -> Written:
-    """Apply the changes through an ADBC cursor, inside the caller's transaction."""
+    """Apply the changes through an ADBC cursor, inside the caller's transaction.
+
+    New rows get their ids here, the ones SQLite would give them, and are
+    inserted inside `inserting` when given (see `snapshot.unlogged`).
+    """
     run = cursor.execute
     deleted = 0
     if len(changes.deletes):
@@ -441,6 +463,7 @@ def write(
         redated = _changes(cursor)
 
     inserted = 0
+    new_rows = pa.table({"id": pa.array([], pa.int64())})
     if len(changes.inserts):
         # In contact order, the identity index grows at its end.
         inserts = changes.inserts.take(
@@ -450,13 +473,16 @@ def write(
             inserts, vocabulary, send_time=send_time, run_id=run_id, now=now
         )
         table = table.append_column("created_at", table.column("updated_at"))
-        since = _total_changes(cursor)
-        cursor.adbc_ingest("email_schedules", table, mode="append")
-        inserted = _changes(cursor, since)
+        first = _next_id(cursor)
+        ids = np.arange(first, first + len(inserts), dtype=np.int64)
+        new_rows = table.append_column("id", pa.array(ids))
+        with inserting or nullcontext():
+            ingest = cursor.adbc_ingest("email_schedules", new_rows, mode="append")
+        inserted = int(ingest)
 
     for name in ("stale_rows", "changed_rows", "redated_rows"):
         run(f"DROP TABLE IF EXISTS temp.{name}")
     conflicts = (len(changes.deletes) - deleted) + (
         len(changes.updates) + len(changes.redated_ids) - updated - redated
     )
-    return Written(inserted, updated + redated, deleted, conflicts)
+    return Written(inserted, updated + redated, deleted, conflicts, new_rows)
