@@ -32,8 +32,9 @@ class SetAside:
     """The partition's changes, before balancing dates its outgoing emails."""
     strings: list[str]
     """The partition's vocabulary: the text of every code in the changes."""
-    snapshot: bytes
-    """The partition's rows as read, encoded (see `store.snapshot`)."""
+    snapshot: bytes | None
+    """The partition's rows as read, encoded (see `store.snapshot`), where
+    the writing pass may need them."""
 
 
 class Shelf:

@@ -15,6 +15,7 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -230,9 +231,11 @@ class Planning:
         self.ranges.append(ids)
         if part.stale_snapshot:
             self.stale_snapshots.add(ids)
-        self.shelf.put(
-            number, SetAside(part.changes, inputs.vocabulary.strings, part.snapshot)
-        )
+        # The writing pass needs the rows as read for a new snapshot: where the
+        # old one is stale, and where a bulk write may insert unlogged.
+        growing = len(part.changes.inserts) >= len(inputs.existing) // 4
+        kept = part.snapshot if part.stale_snapshot or growing else None
+        self.shelf.put(number, SetAside(part.changes, inputs.vocabulary.strings, kept))
 
 
 def _send_time(settings: Settings) -> str:
@@ -281,7 +284,8 @@ def plan_partition(
     """Return one partition read, planned, constrained and compared with its rows."""
     started = time.perf_counter()
     inputs, rows = _read_partition(columnar, shared, ids)
-    encoded = snapshot.encode(rows.table)
+    encoded, stale = snapshot.encode(rows.table), rows.rebuild
+    del rows
     read_seconds = time.perf_counter() - started
     tally: Counter[str] = Counter()
     with phase("plan", detail):
@@ -300,9 +304,7 @@ def plan_partition(
             owned=context.unplanned.owned,
             checksum=audit.ScheduleChecksum(shared.kinds),
         )
-    return PlannedPartition(
-        context, plan, changes, tally, read_seconds, encoded, rows.rebuild
-    )
+    return PlannedPartition(context, plan, changes, tally, read_seconds, encoded, stale)
 
 
 def planned_partitions(
@@ -358,12 +360,13 @@ class Writing:
         """Write the changes and all the run's records in one transaction."""
         now = utc_now()
         planning = self.planning
-        with columnar.cursor() as cursor:
+        aside = ThreadPoolExecutor(1, thread_name_prefix="aside")
+        with columnar.cursor() as cursor, aside:
             try:
                 indexing = writer.indexes_rebuilt(cursor) if planning.bulk else None
                 with indexing or nullcontext():
-                    rows, checksums = self._write_partitions(cursor, now)
-                snapshot.tidy(cursor, planning.ranges, self._signature)
+                    rows, checksums = self._write_partitions(cursor, now, aside)
+                snapshot.tidy(cursor, planning.ranges, planning.shared.snapshots)
                 self.report.rows = dict(rows)
                 self._record(cursor, now, *checksums)
             except BaseException:
@@ -372,30 +375,41 @@ class Writing:
         columnar.commit()
 
     def _write_partitions(
-        self, cursor: Any, now: str
+        self, cursor: Any, now: str, aside: ThreadPoolExecutor
     ) -> tuple[Counter[str], tuple[np.uint64, np.uint64]]:
-        """Write each partition's changes; return the row counts and checksums."""
+        """Write each partition's changes; return the row counts and checksums.
+
+        Working out how a snapshot will hold a bulk write's new rows takes
+        seconds at millions of rows: it is done `aside` while SQLite inserts
+        them.
+        """
         rows: Counter[str] = Counter(
             inserted=0, updated=0, deleted=0, unchanged=0, conflicts=0
         )
         before = after = np.uint64(0)
         planning = self.planning
+        stamps = {
+            "send_time": _send_time(planning.shared.settings),
+            "run_id": self.report.run_id,
+            "now": now,
+        }
         for (changes, vocabulary, part), ids in zip(
             self._partitions(), planning.ranges, strict=True
         ):
             was, will = changes.checksums
             with np.errstate(over="ignore"):
                 before, after = before + was, after + will
+            new = writer.new_rows(cursor, changes.inserts, vocabulary, **stamps)
+            as_read = aside.submit(snapshot.as_read, new) if planning.bulk else None
             written = writer.write(
                 cursor,
                 changes,
                 vocabulary,
-                send_time=_send_time(planning.shared.settings),
-                run_id=self.report.run_id,
-                now=now,
+                **stamps,
+                new=new,
                 inserting=snapshot.unlogged(cursor) if planning.bulk else None,
             )
-            self._store_snapshot(cursor, ids, part.snapshot, written.new_rows)
+            self._store_snapshot(cursor, ids, part.snapshot, new, as_read)
             rows["inserted"] += written.inserted
             rows["updated"] += written.updated
             rows["deleted"] += written.deleted
@@ -403,21 +417,25 @@ class Writing:
             rows["conflicts"] += written.conflicts
         return rows, (before, after)
 
-    @property
-    def _signature(self) -> str:
-        return snapshot.signature(self.planning.shared.schedule_columns)
-
     def _store_snapshot(
-        self, cursor: Any, ids: ContactRange, read: bytes, new_rows: pa.Table
+        self,
+        cursor: Any,
+        ids: ContactRange,
+        read: bytes | None,
+        new_rows: pa.Table,
+        as_read: Future[pa.Table | None] | None,
     ) -> None:
         """Write a partition's snapshot where the run read its rows in full, or
-        many changed since, or it inserted them unlogged (a bulk write)."""
+        many changed since, or it inserted rows unlogged (a bulk write):
+        `as_read` then says how the snapshot holds them."""
         planning = self.planning
-        if not planning.bulk and ids not in planning.stale_snapshots:
+        if not planning.shared.snapshots.signature:
+            return  # changes are not being logged: a snapshot would go stale
+        if as_read is None and ids not in planning.stale_snapshots:
             return
-        rows = snapshot.decode(read)
-        added = snapshot.as_read(new_rows) if planning.bulk else None
-        if planning.bulk and (added is None or rows is None):
+        rows = snapshot.decode(read) if read is not None else None
+        added = as_read.result() if as_read is not None else None
+        if as_read is not None and (added is None or rows is None):
             # Rows the snapshot cannot hold as read are logged instead.
             if len(new_rows):
                 found = new_rows.column("id").to_numpy()
@@ -425,8 +443,7 @@ class Writing:
         elif added is not None and rows is not None:
             rows = reader.by_id(pa.concat_tables([rows, added]))
         if rows is not None:
-            through = planning.shared.snapshots.last_change
-            snapshot.store(cursor, ids, rows, through, self._signature)
+            snapshot.store(cursor, ids, rows, planning.shared.snapshots)
 
     def _record(
         self, cursor: Any, now: str, before: np.uint64, after: np.uint64

@@ -266,20 +266,20 @@ def last_change(sqlite: sqlite3.Connection) -> int:
     return int(last)
 
 
-def store(
-    cursor: Any, ids: ContactRange, table: pa.Table, valid_through: int, wanted: str
-) -> None:
-    """Write a partition's snapshot, inside the caller's transaction."""
+def store(cursor: Any, ids: ContactRange, table: pa.Table, catalog: Catalog) -> None:
+    """Write a partition's rows as the run read them (through the log entry
+    it started at), inside the caller's transaction."""
     cursor.execute(
         f"INSERT OR REPLACE INTO {SNAPSHOT_TABLE} (first_contact, last_contact, "
         "valid_through, signature, row_count, data) VALUES (?, ?, ?, ?, ?, ?)",
-        (*ids, valid_through, wanted, table.num_rows, encode(table)),
+        (*ids, catalog.last_change, catalog.signature, table.num_rows, encode(table)),
     )
 
 
-def tidy(cursor: Any, ranges: list[ContactRange], wanted: str) -> None:
+def tidy(cursor: Any, ranges: list[ContactRange], catalog: Catalog) -> None:
     """Drop the snapshots of other partitions or columns, and the log entries
     every snapshot left already holds, inside the caller's transaction."""
+    wanted = catalog.signature
     cursor.execute(
         f"SELECT first_contact, last_contact, signature FROM {SNAPSHOT_TABLE}"
     )

@@ -129,8 +129,6 @@ class Written:
     deleted: int
     conflicts: int
     """Rows the sending system took over between our read and our write."""
-    new_rows: pa.Table
-    """The rows inserted, with their ids, as written."""
 
 
 def _places(plan: Plan) -> Ints:
@@ -376,7 +374,8 @@ def _ingest(cursor: object, name: str, table: pa.Table) -> None:
 
 
 def _next_id(cursor: Any) -> int:
-    """Return the id SQLite would give the next row of email_schedules."""
+    """Return an id above every id email_schedules has or, by its
+    AUTOINCREMENT counter, ever had."""
     cursor.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' "
         "AND name = 'sqlite_sequence'"
@@ -393,6 +392,26 @@ def _next_id(cursor: Any) -> int:
     return int(cursor.fetchone()[0])
 
 
+def new_rows(
+    cursor: Any,
+    inserts: PlannedRows,
+    vocabulary: Vocabulary,
+    *,
+    send_time: str,
+    run_id: str,
+    now: str,
+) -> pa.Table:
+    """Return the rows to insert as an Arrow table of email_schedules columns,
+    in contact order (the identity index then grows at its end), with ids of
+    their own."""
+    inserts = inserts.take(np.argsort(inserts.contact_id, kind="stable"))
+    table = rows_table(inserts, vocabulary, send_time=send_time, run_id=run_id, now=now)
+    table = table.append_column("created_at", table.column("updated_at"))
+    first = _next_id(cursor) if len(inserts) else 1
+    ids = np.arange(first, first + len(inserts), dtype=np.int64)
+    return table.append_column("id", pa.array(ids))
+
+
 def write(
     cursor: Any,
     changes: Settled,
@@ -401,12 +420,13 @@ def write(
     send_time: str,
     run_id: str,
     now: str,
+    new: pa.Table | None = None,
     inserting: AbstractContextManager[None] | None = None,
 ) -> Written:
     """Apply the changes through an ADBC cursor, inside the caller's transaction.
 
-    New rows get their ids here, the ones SQLite would give them, and are
-    inserted inside `inserting` when given (see `snapshot.unlogged`).
+    The inserts go in as `new` holds them when given (see `new_rows`), and
+    inside `inserting` when given (see `snapshot.unlogged`).
     """
     run = cursor.execute
     deleted = 0
@@ -463,26 +483,22 @@ def write(
         redated = _changes(cursor)
 
     inserted = 0
-    new_rows = pa.table({"id": pa.array([], pa.int64())})
     if len(changes.inserts):
-        # In contact order, the identity index grows at its end.
-        inserts = changes.inserts.take(
-            np.argsort(changes.inserts.contact_id, kind="stable")
-        )
-        table = rows_table(
-            inserts, vocabulary, send_time=send_time, run_id=run_id, now=now
-        )
-        table = table.append_column("created_at", table.column("updated_at"))
-        first = _next_id(cursor)
-        ids = np.arange(first, first + len(inserts), dtype=np.int64)
-        new_rows = table.append_column("id", pa.array(ids))
+        if new is None:
+            new = new_rows(
+                cursor,
+                changes.inserts,
+                vocabulary,
+                send_time=send_time,
+                run_id=run_id,
+                now=now,
+            )
         with inserting or nullcontext():
-            ingest = cursor.adbc_ingest("email_schedules", new_rows, mode="append")
-        inserted = int(ingest)
+            inserted = int(cursor.adbc_ingest("email_schedules", new, mode="append"))
 
     for name in ("stale_rows", "changed_rows", "redated_rows"):
         run(f"DROP TABLE IF EXISTS temp.{name}")
     conflicts = (len(changes.deletes) - deleted) + (
         len(changes.updates) + len(changes.redated_ids) - updated - redated
     )
-    return Written(inserted, updated + redated, deleted, conflicts, new_rows)
+    return Written(inserted, updated + redated, deleted, conflicts)
