@@ -44,7 +44,7 @@ log = logging.getLogger("email_scheduler")
 FORMAT = 1
 """The version of the snapshot encoding; a snapshot of another is ignored."""
 
-REBUILD_SHARE = 0.1
+REBUILD_SHARE = 0.01
 """A snapshot is built again once the rows changed since outnumber this
 share of its rows: reading them one by one then costs more than it saves."""
 
