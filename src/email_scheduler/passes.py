@@ -231,11 +231,9 @@ class Planning:
         self.ranges.append(ids)
         if part.stale_snapshot:
             self.stale_snapshots.add(ids)
-        # The writing pass needs the rows as read for a new snapshot: where the
-        # old one is stale, and where a bulk write may insert unlogged.
-        growing = len(part.changes.inserts) >= len(inputs.existing) // 4
-        kept = part.snapshot if part.stale_snapshot or growing else None
-        self.shelf.put(number, SetAside(part.changes, inputs.vocabulary.strings, kept))
+        self.shelf.put(
+            number, SetAside(part.changes, inputs.vocabulary.strings, part.snapshot)
+        )
 
 
 def _send_time(settings: Settings) -> str:
@@ -252,8 +250,9 @@ class PlannedPartition:
     tally: Counter[str]
     """What constraining did to the partition's emails."""
     read_seconds: float
-    snapshot: bytes
-    """The partition's rows as read, encoded (see `store.snapshot`)."""
+    snapshot: bytes | None
+    """The partition's rows as read, encoded (see `store.snapshot`), where
+    the writing pass may need them."""
     stale_snapshot: bool
 
 
@@ -284,8 +283,6 @@ def plan_partition(
     """Return one partition read, planned, constrained and compared with its rows."""
     started = time.perf_counter()
     inputs, rows = _read_partition(columnar, shared, ids)
-    encoded, stale = snapshot.encode(rows.table), rows.rebuild
-    del rows
     read_seconds = time.perf_counter() - started
     tally: Counter[str] = Counter()
     with phase("plan", detail):
@@ -304,7 +301,13 @@ def plan_partition(
             owned=context.unplanned.owned,
             checksum=audit.ScheduleChecksum(shared.kinds),
         )
-    return PlannedPartition(context, plan, changes, tally, read_seconds, encoded, stale)
+        # The writing pass needs the rows as read for a new snapshot: where the
+        # old one is stale, and where a bulk write may insert unlogged.
+        growing = len(changes.inserts) >= len(inputs.existing) // 4
+        kept = snapshot.encode(rows.table) if rows.rebuild or growing else None
+    return PlannedPartition(
+        context, plan, changes, tally, read_seconds, kept, rows.rebuild
+    )
 
 
 def planned_partitions(
