@@ -11,7 +11,9 @@ RSS are those of the whole command:
 4. week later: `--today` seven days after the cold run.
 
 Each figure is the median of `--repeat` sequences. The per-phase timings
-come from the run's own report. The table is printed and written as JSON.
+come from the run's own report. The table is printed and written as JSON,
+headed by two figures of the machine itself (see `machine`), so that
+figures taken on different machines can be compared.
 
     python benchmarks/bench_run.py --sizes 100000 1000000 3000000
 
@@ -24,12 +26,15 @@ import argparse
 import datetime as dt
 import json
 import os
+import platform
 import shutil
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from email_scheduler.generate import generate_org
 
@@ -70,6 +75,37 @@ def measure(database: Path, today: dt.date) -> dict[str, Any]:
     }
 
 
+def machine(folder: Path) -> dict[str, Any]:
+    """Return what the machine is and two reference figures of its speed:
+    one core's time to sort 10 million integers, and how fast `folder`'s
+    file system takes 1 GiB written in 4 KiB pages, as SQLite writes."""
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    numbers = np.random.default_rng(1).integers(0, 2**62, 10_000_000)
+    started = time.perf_counter()
+    np.sort(numbers)
+    sort_s = time.perf_counter() - started
+    page, pages = b"\0" * 4096, 1 << 18
+    scratch = folder / "write-speed.tmp"
+    started = time.perf_counter()
+    with scratch.open("wb", buffering=0) as out:
+        for _ in range(pages):
+            out.write(page)
+    write_s = time.perf_counter() - started
+    scratch.unlink()
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "sort_10m_s": round(sort_s, 3),
+        "page_writes_mb_s": round(len(page) * pages / write_s / 1e6),
+    }
+
+
 def template(size: int, folder: Path) -> Path:
     """Return a generated org database of `size` contacts, building it once.
 
@@ -105,11 +141,14 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def table(results: dict[int, dict[str, Any]]) -> str:
+def table(host: dict[str, Any], results: dict[int, dict[str, Any]]) -> str:
     """Return the figures as a plain-text table."""
     lines = [
+        f"machine: {host['cpu']}, {host['cores']} cores; sorting 10M integers "
+        f"{host['sort_10m_s']:.2f} s; 4 KiB page writes "
+        f"{host['page_writes_mb_s']} MB/s",
         f"{'contacts':>10} {'step':<10} {'wall s':>8} {'peak MB':>8} "
-        f"{'written':>9} {'emails':>10}  phases (s)"
+        f"{'written':>9} {'emails':>10}  phases (s)",
     ]
     for size, steps in results.items():
         for name, run in steps.items():
@@ -131,10 +170,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="where to write the figures")
     args = parser.parse_args()
     args.folder.mkdir(parents=True, exist_ok=True)
+    host = machine(args.folder)
     results = {size: bench_size(size, args.folder, args.repeat) for size in args.sizes}
-    print(table(results))
+    print(table(host, results))
     target = args.json or args.folder / "bench_run.json"
-    target.write_text(json.dumps(results, indent=2, sort_keys=True))
+    figures = {"machine": host, **{str(size): steps for size, steps in results.items()}}
+    target.write_text(json.dumps(figures, indent=2, sort_keys=True))
     print(f"figures written to {target}", file=sys.stderr)
 
 

@@ -35,3 +35,8 @@ def test_benchmark_runs_on_a_small_org(tmp_path: Path) -> None:
     assert steps["cold"]["peak_rss_mb"] > 0
     assert "write" in steps["cold"]["phases_s"]
     assert "cold" in done.stdout
+    host = results["machine"]
+    assert host["cores"] >= 1
+    assert host["sort_10m_s"] > 0
+    assert host["page_writes_mb_s"] > 0
+    assert host["cpu"] in done.stdout
