@@ -428,6 +428,19 @@ class TestMigration:
         names = {row[1] for row in query(legacy, "PRAGMA index_list(email_schedules)")}
         assert "idx_sender_pickup" in names
 
+    def test_the_retired_run_index_is_dropped(self, legacy: Path) -> None:
+        migrate(legacy)
+        with closing(sqlite3.connect(legacy)) as conn, conn:
+            conn.execute(
+                "CREATE INDEX idx_email_schedules_run "
+                "ON email_schedules(scheduler_run_id)"
+            )
+        assert needs_migration(legacy)
+        migrate(legacy)
+        names = {row[1] for row in query(legacy, "PRAGMA index_list(email_schedules)")}
+        assert "idx_email_schedules_run" not in names
+        assert not needs_migration(legacy)
+
     def test_triggers_of_the_sender_survive(self, legacy: Path) -> None:
         with closing(sqlite3.connect(legacy)) as conn, conn:
             conn.execute("CREATE TABLE status_log (schedule_id INTEGER, status TEXT)")
