@@ -19,6 +19,7 @@ import logging
 import sqlite3
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from email_scheduler.store import audit, reader, schema, snapshot
 from email_scheduler.store.campaigns import read_campaigns
 from email_scheduler.store.database import check_exists, connect, connect_columnar
 from email_scheduler.store.engagement import Engagement, read_engagement
+from email_scheduler.store.reader import ContactRange
 from email_scheduler.store.schema import table_columns
 
 log = logging.getLogger("email_scheduler")
@@ -152,10 +154,13 @@ def _run_passes(
     partition_contacts: int,
 ) -> None:
     day = to_days(today)
-    with phase("read"):
+    with phase("read"), ThreadPoolExecutor(1, thread_name_prefix="ranges") as aside:
         lookback = settings.timing.followup_lookback_days
         schedule_columns = table_columns(sqlite, "email_schedules")
         snapshots = snapshot.Catalog.of(sqlite, schedule_columns)
+        # Reading every contact id takes a while at millions of contacts: it
+        # is done aside, while the run reads what all partitions share.
+        found = aside.submit(_partitions, path, partition_contacts, snapshots.ranges)
         shared = Shared(
             settings=settings,
             today=day,
@@ -168,8 +173,8 @@ def _run_passes(
             schedule_columns=schedule_columns,
             snapshots=snapshots,
         )
-        ranges = reader.partitions(columnar, partition_contacts, snapshots.ranges)
         bad_ids = reader.rows_without_id(sqlite)
+        ranges = found.result()
     planning = Planning(shared, shelf)
     with planned_partitions(path, shared, ranges, phase) as partitions:
         for number, (ids, part) in enumerate(zip(ranges, partitions, strict=True)):
@@ -195,6 +200,18 @@ def _run_passes(
     writing = Writing(planning, balanced, report)
     with phase("write"):
         writing.run(path, columnar)
+
+
+def _partitions(
+    path: Path, size: int, previous: list[ContactRange]
+) -> list[ContactRange]:
+    """Return the run's partitions (see `reader.partitions`), read through
+    a connection of their own."""
+    columnar = connect_columnar(path)
+    try:
+        return reader.partitions(columnar, size, previous)
+    finally:
+        columnar.close()
 
 
 def _add_external_quality(
