@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 
 from email_scheduler.calendar import MISSING, Days, Ints
 from email_scheduler.geography import state_index
+from email_scheduler.store.database import fetch_table
 from email_scheduler.store.schema import table_columns
 
 EMAIL_TYPE_PREFIX = "campaign_"
@@ -357,9 +358,7 @@ def read_enrollments(columnar: Any, conn: sqlite3.Connection) -> Enrollments:
     for column, default in (("trigger_date", "NULL"), ("status", "''")):
         if column not in present:
             query = query.replace(f"CAST({column} AS TEXT)", default)
-    with columnar.cursor() as cursor:
-        cursor.execute(query)
-        table = cursor.fetch_arrow_table()
+    table = fetch_table(columnar, query)
     if table.num_rows == 0:
         return Enrollments.empty()
     table = table.cast(_ENROLLMENT_SCHEMA)

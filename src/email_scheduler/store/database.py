@@ -7,8 +7,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import pyarrow as pa
+from adbc_driver_sqlite import StatementOptions
 from adbc_driver_sqlite import dbapi as adbc
 
 from email_scheduler.errors import DatabaseBusyError, DatabaseError
@@ -60,6 +62,23 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     )
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     return conn
+
+
+BATCH_ROWS = 1 << 16
+"""Rows per Arrow batch a query hands over; the driver's default of 1,024
+costs a tenth more per row at the run's millions of rows."""
+
+
+def fetch_table(
+    conn: adbc.Connection, sql: str, parameters: tuple[Any, ...] = ()
+) -> pa.Table:
+    """Return the result of `sql` through an ADBC connection, as Arrow."""
+    with conn.cursor() as cursor:
+        cursor.adbc_statement.set_options(
+            **{StatementOptions.BATCH_ROWS.value: str(BATCH_ROWS)}
+        )
+        cursor.execute(sql, parameters or None)
+        return cursor.fetch_arrow_table()
 
 
 def connect_columnar(path: Path) -> adbc.Connection:

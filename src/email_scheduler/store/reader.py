@@ -22,6 +22,7 @@ from email_scheduler.calendar import MISSING, Days, Ints, civil, date_days, plai
 from email_scheduler.errors import DatabaseError
 from email_scheduler.identity import Identities
 from email_scheduler.plan import Vocabulary
+from email_scheduler.store.database import fetch_table
 from email_scheduler.store.schema import CHANGE_TABLE, table_columns
 
 # Each contact field and the column names accepted for it, in order of preference.
@@ -40,9 +41,7 @@ CONTACT_FIELDS: dict[str, tuple[str, ...]] = {
 
 def fetch(conn: object, sql: str, schema: pa.Schema) -> pa.Table:
     """Return the result of `sql` as an Arrow table of `schema`."""
-    with conn.cursor() as cursor:  # type: ignore[attr-defined]
-        cursor.execute(sql)
-        table = cursor.fetch_arrow_table()
+    table = fetch_table(conn, sql)  # type: ignore[arg-type]
     if table.num_rows == 0:
         return schema.empty_table()
     return table.cast(schema)

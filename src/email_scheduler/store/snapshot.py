@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 
 from email_scheduler.calendar import Ints
 from email_scheduler.store import reader, schema
+from email_scheduler.store.database import fetch_table
 from email_scheduler.store.reader import ContactRange
 from email_scheduler.store.schema import CHANGE_TABLE, SNAPSHOT_TABLE
 
@@ -115,12 +116,6 @@ class PartitionRows:
     rebuild: bool
 
 
-def _one(conn: Any, sql: str, parameters: tuple[Any, ...]) -> pa.Table:
-    with conn.cursor() as cursor:
-        cursor.execute(sql, parameters)
-        return cursor.fetch_arrow_table()
-
-
 def read(
     conn: Any, catalog: Catalog, columns: list[str], ids: ContactRange
 ) -> PartitionRows:
@@ -128,7 +123,7 @@ def read(
     and the rows changed since when it can be used, else read in full."""
     first, last = ids
     found = (
-        _one(
+        fetch_table(
             conn,
             f"SELECT valid_through, data FROM {SNAPSHOT_TABLE} "
             "WHERE first_contact = ? AND last_contact = ? AND signature = ?",
@@ -142,7 +137,7 @@ def read(
         return PartitionRows(reader.schedule_table(conn, columns, ids), True)
     valid_through = int(found.column("valid_through")[0].as_py())
     changed = (
-        _one(
+        fetch_table(
             conn,
             f"SELECT DISTINCT row_id FROM {CHANGE_TABLE} "
             "WHERE contact_id BETWEEN ? AND ? AND seq > ?",
