@@ -420,13 +420,13 @@ def write(
     send_time: str,
     run_id: str,
     now: str,
-    new: pa.Table | None = None,
+    new: pa.Table,
     inserting: AbstractContextManager[None] | None = None,
 ) -> Written:
     """Apply the changes through an ADBC cursor, inside the caller's transaction.
 
-    The inserts go in as `new` holds them when given (see `new_rows`), and
-    inside `inserting` when given (see `snapshot.unlogged`).
+    The inserts go in as `new` holds them (see `new_rows`), inside
+    `inserting` when given (see `snapshot.unlogged`).
     """
     run = cursor.execute
     deleted = 0
@@ -483,16 +483,7 @@ def write(
         redated = _changes(cursor)
 
     inserted = 0
-    if len(changes.inserts):
-        if new is None:
-            new = new_rows(
-                cursor,
-                changes.inserts,
-                vocabulary,
-                send_time=send_time,
-                run_id=run_id,
-                now=now,
-            )
+    if len(new):
         with inserting or nullcontext():
             inserted = int(cursor.adbc_ingest("email_schedules", new, mode="append"))
 
