@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from email_scheduler.store.snapshot import Encoded
 from email_scheduler.store.writer import Changes
 
 PARTITION_CONTACTS = 50_000
@@ -32,7 +33,7 @@ class SetAside:
     """The partition's changes, before balancing dates its outgoing emails."""
     strings: list[str]
     """The partition's vocabulary: the text of every code in the changes."""
-    snapshot: bytes | None
+    snapshot: Encoded | None
     """The partition's rows as read, encoded (see `store.snapshot`), where
     the writing pass may need them."""
 

@@ -250,9 +250,9 @@ class PlannedPartition:
     tally: Counter[str]
     """What constraining did to the partition's emails."""
     read_seconds: float
-    snapshot: bytes | None
-    """The partition's rows as read, encoded (see `store.snapshot`), where
-    the writing pass may need them."""
+    snapshot: snapshot.Encoded | None
+    """The partition's rows as read, encoded, where the writing pass may
+    need them."""
     stale_snapshot: bool
 
 
@@ -424,29 +424,32 @@ class Writing:
         self,
         cursor: Any,
         ids: ContactRange,
-        read: bytes | None,
+        read: snapshot.Encoded | None,
         new_rows: pa.Table,
         as_read: Future[pa.Table | None] | None,
     ) -> None:
         """Write a partition's snapshot where the run read its rows in full, or
         many changed since, or it inserted rows unlogged (a bulk write):
         `as_read` then says how the snapshot holds them."""
-        planning = self.planning
-        if not planning.shared.snapshots.signature:
+        catalog = self.planning.shared.snapshots
+        if not catalog.signature:
             return  # changes are not being logged: a snapshot would go stale
-        if as_read is None and ids not in planning.stale_snapshots:
+        if as_read is None:
+            if read is not None and ids in self.planning.stale_snapshots:
+                snapshot.store(cursor, ids, read, catalog)
             return
-        rows = snapshot.decode(read) if read is not None else None
-        added = as_read.result() if as_read is not None else None
-        if as_read is not None and (added is None or rows is None):
+        rows = snapshot.decode(read.data) if read is not None else None
+        added = as_read.result()
+        if added is not None and rows is not None:
+            held = reader.by_id(pa.concat_tables([rows, added]))
+            snapshot.store(cursor, ids, snapshot.encode(held), catalog)
+            return
+        if len(new_rows):
             # Rows the snapshot cannot hold as read are logged instead.
-            if len(new_rows):
-                found = new_rows.column("id").to_numpy()
-                snapshot.log_rows(cursor, int(found.min()), int(found.max()))
-        elif added is not None and rows is not None:
-            rows = reader.by_id(pa.concat_tables([rows, added]))
-        if rows is not None:
-            snapshot.store(cursor, ids, rows, planning.shared.snapshots)
+            found = new_rows.column("id").to_numpy()
+            snapshot.log_rows(cursor, int(found.min()), int(found.max()))
+        if read is not None:
+            snapshot.store(cursor, ids, read, catalog)
 
     def _record(
         self, cursor: Any, now: str, before: np.uint64, after: np.uint64

@@ -55,13 +55,21 @@ def signature(columns: list[str]) -> str:
     return f"{FORMAT}:" + ",".join(columns)
 
 
-def encode(table: pa.Table) -> bytes:
-    """Return a schedule table as compressed Arrow IPC."""
+@dataclass(frozen=True)
+class Encoded:
+    """A schedule table as compressed Arrow IPC."""
+
+    data: bytes
+    rows: int
+
+
+def encode(table: pa.Table) -> Encoded:
+    """Return a schedule table encoded."""
     sink = pa.BufferOutputStream()
     options = pa.ipc.IpcWriteOptions(compression="zstd")
     with pa.ipc.new_stream(sink, table.schema, options=options) as stream:
         stream.write_table(table)
-    return bytes(sink.getvalue().to_pybytes())
+    return Encoded(bytes(sink.getvalue().to_pybytes()), table.num_rows)
 
 
 def decode(data: bytes) -> pa.Table | None:
@@ -261,13 +269,13 @@ def last_change(sqlite: sqlite3.Connection) -> int:
     return int(last)
 
 
-def store(cursor: Any, ids: ContactRange, table: pa.Table, catalog: Catalog) -> None:
+def store(cursor: Any, ids: ContactRange, rows: Encoded, catalog: Catalog) -> None:
     """Write a partition's rows as the run read them (through the log entry
     it started at), inside the caller's transaction."""
     cursor.execute(
         f"INSERT OR REPLACE INTO {SNAPSHOT_TABLE} (first_contact, last_contact, "
         "valid_through, signature, row_count, data) VALUES (?, ?, ?, ?, ?, ?)",
-        (*ids, catalog.last_change, catalog.signature, table.num_rows, encode(table)),
+        (*ids, catalog.last_change, catalog.signature, rows.rows, rows.data),
     )
 
 
