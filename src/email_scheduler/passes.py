@@ -70,6 +70,13 @@ def _reason_group(reason: str) -> str:
     return reason
 
 
+def _counts(codes: npt.NDArray[np.int64]) -> Iterator[tuple[int, int]]:
+    """Yield each code that occurs, with how often it does."""
+    counts = np.bincount(codes)
+    present = np.flatnonzero(counts)
+    return zip(present.tolist(), counts[present].tolist(), strict=True)
+
+
 @dataclass
 class Totals:
     """The counts of a run's report, added up partition by partition."""
@@ -86,11 +93,9 @@ class Totals:
         self.contacts_eligible += int((contacts.reachable & contacts.known_state).sum())
         self.quality.update(inputs.quality.counts())
         types = [t for t, _ in vocabulary.kinds]
-        kinds, counts = np.unique(plan.kind[~plan.skipped], return_counts=True)
-        for kind, count in zip(kinds.tolist(), counts.tolist(), strict=True):
+        for kind, count in _counts(plan.kind[~plan.skipped]):
             self.planned[types[kind]] += count
-        reasons, counts = np.unique(plan.reason[plan.skipped], return_counts=True)
-        for code, count in zip(reasons.tolist(), counts.tolist(), strict=True):
+        for code, count in _counts(plan.reason[plan.skipped]):
             self.skipped[_reason_group(vocabulary.strings[code])] += count
 
     def report(self, report: RunReport) -> None:

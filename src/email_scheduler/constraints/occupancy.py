@@ -131,7 +131,10 @@ class Occupancy:
             block <<= _DAY_BITS
             block |= day + _DAY_SHIFT
             at += len(contact_id)
-        keys.sort()
+        # A partition's emails come in runs of ascending keys, and partitions
+        # in ascending contact ids: the stable sort, which merges runs, takes
+        # a third of a quicksort's time on them.
+        keys.sort(kind="stable")
         self._base = keys
         self._removed = np.zeros(0, dtype=np.int64)
         self._added = np.zeros(0, dtype=np.int64)

@@ -415,7 +415,7 @@ def enrollment_statuses(
     first, last = ids
     ours = (enrollments.contact_id >= first) & (enrollments.contact_id <= last)
     ours &= enrollments.status != _SENT
-    rows_parts, key_parts = [], []
+    rows_parts, key_parts, codes = [], [], []
     for kind, instance in planning(campaigns, from_days(today)):
         rows = np.flatnonzero(ours & (enrollments.instance == instance.id))
         event = enrollments.trigger[rows]
@@ -427,22 +427,30 @@ def enrollment_statuses(
             event = np.full(len(rows), day, dtype=np.int64)
         dated = event != MISSING
         rows, event = rows[dated], event[dated]
-        code = np.full(len(rows), vocabulary.kind(kind.email_type, instance.id))
+        codes.append(vocabulary.kind(kind.email_type, instance.id))
+        code = np.full(len(rows), codes[-1])
         rows_parts.append(rows)
         key_parts.append(pack(enrollments.contact_id[rows], code, event))
     if not rows_parts:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     rows = np.concatenate(rows_parts)
     keys = np.concatenate(key_parts)
-    found = find(pack(plan.contact_id, plan.kind, plan.event), keys)
+    # Only the emails of these instances can match: the rest are left out
+    # before the sorts.
+    emails = np.flatnonzero(np.isin(plan.kind, codes))
+    found = find(
+        pack(plan.contact_id[emails], plan.kind[emails], plan.event[emails]), keys
+    )
     hit = found >= 0
     status = np.full(len(rows), ENROLLMENT_STATUSES.index(ENROLLMENT_SKIPPED))
     status[hit] = np.where(
-        plan.skipped[found[hit]],
+        plan.skipped[emails[found[hit]]],
         ENROLLMENT_STATUSES.index(ENROLLMENT_SKIPPED),
         ENROLLMENT_STATUSES.index(SCHEDULED),
     )
-    settled = existing.status != vocabulary.code(SKIPPED)
+    settled = (existing.status != vocabulary.code(SKIPPED)) & np.isin(
+        existing.kind, codes
+    )
     written = np.sort(pack(existing.contact_id, existing.kind, existing.event)[settled])
     decided = hit | ~contains(written, keys)
     changed = decided & (status != enrollments.status[rows])

@@ -254,6 +254,14 @@ CONTENT_FIELDS = (
 
 SEPARATOR = "\x1f"
 _INTEGER_FIELDS = ("campaign_instance_id", "priority")
+_TEXT_FIELDS = (
+    "status",
+    "scheduled_send_time",
+    "skip_reason",
+    "email_template",
+    "sms_template",
+    "metadata",
+)
 
 
 def _content(present: set[str]) -> str:
@@ -414,33 +422,58 @@ class _Content:
     metadata: Ints
 
 
-def _split_content(texts: list[str], vocabulary: Vocabulary) -> tuple[_Content, Mask]:
+def _split_content(texts: pa.Array, vocabulary: Vocabulary) -> tuple[_Content, Mask]:
     """Return the field codes of each distinct content text, and which are unclear.
 
     A text with more parts than fields had the separator inside a value:
-    its rows are read again column by column.
+    its rows are read again column by column (their codes here are those
+    of empty fields).
     """
-    columns: dict[str, list[int]] = {name: [] for name in _Content.__dataclass_fields__}
-    unclear = np.zeros(len(texts), dtype=bool)
-    for at, text in enumerate(texts):
-        parts = text.split(SEPARATOR)
-        if len(parts) != len(CONTENT_FIELDS):
-            unclear[at] = True
-            parts = [""] * len(CONTENT_FIELDS)
-        row = dict(zip(CONTENT_FIELDS, parts, strict=True))
-        columns["kind"].append(
-            vocabulary.kind(row["email_type"], _integer(row["campaign_instance_id"], 0))
-        )
-        columns["priority"].append(_integer(row["priority"], -1))
-        columns["status"].append(vocabulary.code(row["status"]))
-        columns["time"].append(vocabulary.code(row["scheduled_send_time"]))
-        columns["reason"].append(vocabulary.code(row["skip_reason"]))
-        for name in ("email_template", "sms_template", "metadata"):
-            columns[name].append(vocabulary.code(row[name]))
+    parts = pc.split_pattern(texts, SEPARATOR)
+    count = len(CONTENT_FIELDS)
+    unclear = pc.list_value_length(parts).to_numpy(zero_copy_only=False) != count
+    if unclear.any():
+        empty = pa.array([[""] * count], type=parts.type)
+        parts = pc.if_else(pa.array(unclear), empty.take([0] * len(parts)), parts)
+    values = pc.list_flatten(parts)
+    field = {
+        name: values.take(np.arange(at, len(values), count))
+        for at, name in enumerate(CONTENT_FIELDS)
+    }
+    code = {name: vocabulary.codes(field[name]) for name in _TEXT_FIELDS}
+    instance = _integers(field["campaign_instance_id"], 0)
     found = _Content(
-        **{name: np.array(values, dtype=np.int64) for name, values in columns.items()}
+        kind=_kinds(field["email_type"], instance, vocabulary),
+        status=code["status"],
+        time=code["scheduled_send_time"],
+        reason=code["skip_reason"],
+        priority=_integers(field["priority"], -1),
+        email_template=code["email_template"],
+        sms_template=code["sms_template"],
+        metadata=code["metadata"],
     )
     return found, unclear
+
+
+def _integers(texts: pa.Array, empty: int) -> Ints:
+    """Return the integers of texts of integers, `empty` for an empty one."""
+    blank = pc.equal(texts, "")
+    numbers = pc.cast(
+        pc.if_else(blank, pa.scalar(None, pa.string()), texts), pa.int64()
+    )
+    return np.asarray(numbers.fill_null(empty).to_numpy(zero_copy_only=False))
+
+
+def _kinds(email_type: pa.Array, instance: Ints, vocabulary: Vocabulary) -> Ints:
+    """Return the kind codes of (email type, instance id) pairs."""
+    if not len(instance):
+        return instance
+    types = pc.dictionary_encode(email_type)
+    names = types.dictionary.to_pylist()
+    index = types.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    pairs, at = np.unique(np.stack([index, instance]), axis=1, return_inverse=True)
+    kinds = [vocabulary.kind(names[t], i) for t, i in pairs.T.tolist()]
+    return np.array(kinds, dtype=np.int64)[at.reshape(-1)]
 
 
 def read_schedules(
@@ -466,7 +499,7 @@ def existing_rows(
 ) -> ExistingRows:
     """Return the rows of a schedule table of contacts in `ids` as integer columns."""
     content = table.column("content").chunk(0) if table.num_rows else None
-    texts = content.dictionary.to_pylist() if content is not None else []
+    texts = content.dictionary if content is not None else pa.array([], pa.string())
     fields, unclear = _split_content(texts, vocabulary)
     at = (
         content.indices.to_numpy(zero_copy_only=False).astype(np.int64)
