@@ -119,10 +119,16 @@ class Identities:
         found = self._dated.lookup(pack(contact_id, kind, event))
         if not self._legacy:
             return _first_claim(found)
-        by_year = self._by_year.lookup(pack(contact_id, kind, civil(event)[0]))
-        found = np.where(found < 0, by_year, found)
-        by_date = self._by_date.lookup(pack(contact_id, kind, send))
-        return _first_claim(np.where(found < 0, by_date, found))
+        # Only the emails no dated row matched are looked for among the rest.
+        left = np.flatnonzero(found < 0)
+        found[left] = self._by_year.lookup(
+            pack(contact_id[left], kind[left], civil(event[left])[0])
+        )
+        left = left[found[left] < 0]
+        found[left] = self._by_date.lookup(
+            pack(contact_id[left], kind[left], send[left])
+        )
+        return _first_claim(found)
 
 
 def match(

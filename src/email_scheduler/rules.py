@@ -19,6 +19,7 @@ the dates from `valid_from` to `valid_to`.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -173,12 +174,18 @@ class RuleBook:
         rule_of = np.full(n, -1, dtype=np.int64)
         start = np.full(n, MISSING, dtype=np.int64)
         end = np.full(n, MISSING, dtype=np.int64)
-        check_year = civil(on)[0]
+        # Dates grouped by state (a stable sort keeps each group in order),
+        # so that each rule looks only at the dates of its own state.
         states = state[at]
+        by_state = np.argsort(states, kind="stable")
+        states = states[by_state]
         for number, rule in enumerate(self.rules):
             if dated_only and rule.rule == "year_round":
                 continue
-            rows = np.flatnonzero(~hit & (states == self._state[number]))
+            code = self._state[number]
+            lo, hi = np.searchsorted(states, [code, code + 1])
+            rows = by_state[lo:hi]
+            rows = rows[~hit[rows]]
             if len(rows) == 0:
                 continue
             rows = rows[self._applies(number, dates, at[rows], on[rows])]
@@ -186,9 +193,10 @@ class RuleBook:
                 hit[rows] = True
                 rule_of[rows] = number
                 continue
+            check_year = civil(on[rows])[0]
             for shift in (-1, 0, 1):
                 first, last, exists = self.window(
-                    number, dates, at[rows], check_year[rows] + shift
+                    number, dates, at[rows], check_year + shift
                 )
                 inside = exists & (first <= on[rows]) & (on[rows] <= last) & ~hit[rows]
                 chosen = rows[inside]
@@ -201,9 +209,16 @@ class RuleBook:
     def describe(self, number: int, start: int, end: int) -> str:
         """Return the skip reason naming a rule, its state and the window."""
         rule = self.rules[number]
-        if rule.rule == "year_round":
-            return f"exclusion window: {rule.state} year-round"
-        return (
-            f"exclusion window: {rule.state} {rule.rule} "
-            f"{from_days(start).isoformat()}..{from_days(end).isoformat()}"
-        )
+        return _reason(rule.state, rule.rule, start, end)
+
+
+@lru_cache(maxsize=1 << 16)
+def _reason(state: str, rule: str, start: int, end: int) -> str:
+    """Return the skip reason of a window. The same few thousand windows
+    recur in every partition of a run, so the texts are kept."""
+    if rule == "year_round":
+        return f"exclusion window: {state} year-round"
+    return (
+        f"exclusion window: {state} {rule} "
+        f"{from_days(start).isoformat()}..{from_days(end).isoformat()}"
+    )

@@ -158,9 +158,10 @@ class Occupancy:
 
     def move(self, contact_id: Ints, old: Days, new: Days) -> None:
         """Record that emails moved from `old` to `new`."""
-        # Sorted runs merge in linear time under the stable sort.
-        removed = np.sort(_key(contact_id, old))
-        added = np.sort(_key(contact_id, new))
+        # Moves come in runs of ascending contact ids, and sorted runs merge
+        # in linear time under the stable sort.
+        removed = np.sort(_key(contact_id, old), kind="stable")
+        added = np.sort(_key(contact_id, new), kind="stable")
         self._removed = np.sort(np.concatenate([self._removed, removed]), kind="stable")
         self._added = np.sort(np.concatenate([self._added, added]), kind="stable")
 
