@@ -6,9 +6,12 @@ RSS are those of the whole command:
 
 1. cold: first run, with no pending row in email_schedules (only the sent
    history the generator leaves);
-2. warm: the same day again (expected: zero rows written);
-3. next day: `--today` one day later;
-4. week later: `--today` seven days after the cold run.
+2. warm: the same day again (expected: zero rows written). Nothing changed,
+   so the run keeps the cold run's plan (see `email_scheduler.rerun`);
+3. replan: the same day once more with `--replan`, which plans again: what
+   a same-day run costs when some input did change;
+4. next day: `--today` one day later;
+5. week later: `--today` seven days after the cold run.
 
 Each figure is the median of `--repeat` sequences. The per-phase timings
 come from the run's own report. The table is printed and written as JSON,
@@ -40,17 +43,27 @@ from email_scheduler.generate import generate_org
 
 ROOT = Path(__file__).resolve().parent
 TODAY = dt.date(2026, 12, 3)
-STEPS = (("cold", 0), ("warm", 0), ("next_day", 1), ("week_later", 7))
+STEPS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
+    ("cold", 0, ()),
+    ("warm", 0, ()),
+    ("replan", 0, ("--replan",)),
+    ("next_day", 1, ()),
+    ("week_later", 7, ()),
+)
+"""Each step's name, days after the cold run, and extra arguments."""
 
 
 def _script() -> str:
     return str(Path(sys.executable).with_name("email-scheduler"))
 
 
-def measure(database: Path, today: dt.date) -> dict[str, Any]:
+def measure(
+    database: Path, today: dt.date, extra: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """Run the scheduler once as a child process; return wall time, peak RSS
     (from wait4, which reports that one child's own peak) and its report."""
     command = [_script(), "run", str(database), "--today", today.isoformat(), "--json"]
+    command += extra
     read_end, write_end = os.pipe()
     started = time.perf_counter()
     pid = os.fork()
@@ -72,6 +85,7 @@ def measure(database: Path, today: dt.date) -> dict[str, Any]:
         "rows": report["rows"],
         "phases_s": report["seconds"],
         "emails": sum(report["planned"].values()) + sum(report["skipped"].values()),
+        "repeat": report["repeat_of"] is not None,
     }
 
 
@@ -121,13 +135,14 @@ def template(size: int, folder: Path) -> Path:
 
 def bench_size(size: int, folder: Path, repeat: int) -> dict[str, Any]:
     """Return the median figures of each step for one size."""
-    samples: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in STEPS}
+    samples: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in STEPS}
     source = template(size, folder)
     for _ in range(repeat):
         work = folder / f"work-{size}.sqlite3"
         shutil.copyfile(source, work)
-        for name, days in STEPS:
-            samples[name].append(measure(work, TODAY + dt.timedelta(days=days)))
+        for name, days, extra in STEPS:
+            day = TODAY + dt.timedelta(days=days)
+            samples[name].append(measure(work, day, extra))
         work.unlink()
     return {name: _median(runs) for name, runs in samples.items()}
 

@@ -108,7 +108,7 @@ def contacts_checksums(path: Path) -> list[str]:
 class TestRecordedChecksum:
     def test_follows_one_carrier_changed_between_runs(self, org: Path) -> None:
         run_json(org, TODAY)
-        run_json(org, TODAY)
+        run_json(org, TODAY, "--replan")
         with connection(org) as conn:
             conn.execute(
                 "UPDATE contacts SET current_carrier = 'Mutual of Omaha' WHERE id = 750"

@@ -23,15 +23,17 @@ def test_benchmark_runs_on_a_small_org(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     results = json.loads(figures.read_text())
     steps = results["3000"]
-    assert set(steps) == {"cold", "warm", "next_day", "week_later"}
+    assert set(steps) == {"cold", "warm", "replan", "next_day", "week_later"}
     assert steps["cold"]["rows"]["inserted"] > 0
-    assert steps["warm"]["rows"] == {
-        "inserted": 0,
-        "updated": 0,
-        "deleted": 0,
-        "unchanged": steps["cold"]["rows"]["inserted"],
-        "conflicts": 0,
-    }
+    for same_day in ("warm", "replan"):
+        assert steps[same_day]["rows"] == {
+            "inserted": 0,
+            "updated": 0,
+            "deleted": 0,
+            "unchanged": steps["cold"]["rows"]["inserted"],
+            "conflicts": 0,
+        }
+    assert [name for name, step in steps.items() if step["repeat"]] == ["warm"]
     assert steps["cold"]["peak_rss_mb"] > 0
     assert "write" in steps["cold"]["phases_s"]
     assert "cold" in done.stdout

@@ -588,7 +588,7 @@ class TestRunsWithCampaigns:
         assert "campaign targets other states" in reasons
 
         before = schedules(org), table_rows(org, "contact_campaigns")
-        again = run_json(org, TODAY)
+        again = run_json(org, TODAY, "--replan")
         assert {k: again["rows"][k] for k in ("inserted", "updated", "deleted")} == {
             "inserted": 0,
             "updated": 0,

@@ -111,7 +111,7 @@ class TestSummary:
 
     def test_same_day_rerun_changes_no_row(self, planned_org: Path) -> None:
         before = schedules(planned_org)
-        report = run_json(planned_org, TODAY)
+        report = run_json(planned_org, TODAY, "--replan")
         assert written(report) == (0, 0, 0)
         assert report["rows"]["unchanged"] == len(before)
         assert schedules(planned_org) == before

@@ -83,7 +83,7 @@ class TestRepeatedIds:
         assert report["contacts_read"] == 2
         assert report["data_quality"]["duplicate_id"] == 1
         assert types_of(path, 1) == types_of(path, 2) == ["aep", "birthday"]
-        again = run_json(path, TODAY)
+        again = run_json(path, TODAY, "--replan")
         assert again["rows"]["inserted"] == again["rows"]["updated"] == 0
 
 

@@ -677,7 +677,7 @@ class TestReruns:
         before = schedules(org)
         assert len(follow_ups(org)) == 5
 
-        report = run_json(org, TODAY)
+        report = run_json(org, TODAY, "--replan")
 
         assert written(report) == (0, 0, 0)
         assert schedules(org) == before

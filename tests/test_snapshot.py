@@ -38,7 +38,10 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_on(path: Path, today: dt.date) -> dict[str, Any]:
-    report = run(path, SETTINGS, today, partition_contacts=PARTITION).to_dict()
+    """Return the report of a run that plans, on the same day as another too."""
+    report = run(
+        path, SETTINGS, today, replan=True, partition_contacts=PARTITION
+    ).to_dict()
     for key in ("run_id", "database", "seconds", "backup"):
         report.pop(key)
     return report

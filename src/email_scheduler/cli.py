@@ -80,7 +80,12 @@ def main(verbose: bool) -> None:
 
 
 def _execute_run(
-    database: Path, today: str | None, config: Path | None, dry_run: bool, as_json: bool
+    database: Path,
+    today: str | None,
+    config: Path | None,
+    dry_run: bool,
+    as_json: bool,
+    replan: bool = False,
 ) -> None:
     settings = load_settings(config)
     day = _parse_today(today)
@@ -92,7 +97,9 @@ def _execute_run(
             if status is not None:
                 status.update(f"{phase}...")
 
-        report = run(database, settings, day, dry_run=dry_run, progress=progress)
+        report = run(
+            database, settings, day, dry_run=dry_run, replan=replan, progress=progress
+        )
     if as_json:
         click.echo(summary.to_json(report))
     else:
@@ -125,15 +132,29 @@ class _quiet:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the summary as one JSON object."
 )
+@click.option(
+    "--replan",
+    is_flag=True,
+    help="Plan again even when nothing changed since the day's last run.",
+)
 @reports_errors
 def run_command(
-    database: Path, today: str | None, config: Path | None, dry_run: bool, as_json: bool
+    database: Path,
+    today: str | None,
+    config: Path | None,
+    dry_run: bool,
+    as_json: bool,
+    replan: bool,
 ) -> None:
     """Plan every contact's emails and write them to DATABASE's email_schedules.
 
+    A re-run for the same day on unchanged contacts, schedules, campaigns,
+    engagement and configuration keeps the plan the last run wrote, and
+    records that it did.
+
     Example: email-scheduler run org.sqlite3 --config scheduler.yaml
     """
-    _execute_run(database, today, config, dry_run, as_json)
+    _execute_run(database, today, config, dry_run, as_json, replan)
 
 
 @main.command("init")

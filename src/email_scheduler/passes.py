@@ -11,7 +11,6 @@ dates and writes them all in one transaction, with the run's records.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -25,6 +24,8 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from email_scheduler import rerun
+from email_scheduler.calendar import Ints
 from email_scheduler.config import Settings
 from email_scheduler.constraints.balancing import Limits
 from email_scheduler.constraints.occupancy import Committed
@@ -32,6 +33,7 @@ from email_scheduler.contacts import (
     INVALID_EMAIL,
     SUPPRESSED,
     UNKNOWN_STATE_ISSUE,
+    Contacts,
     DataQuality,
     build_contacts,
 )
@@ -184,6 +186,27 @@ class Shared:
     contact_columns: list[str]
     schedule_columns: list[str]
     snapshots: snapshot.Catalog
+    rows_without_id: int
+    change_counter: int
+    """The change log's counter when the run started (see `rerun`)."""
+
+    def inputs_checksum(
+        self, counter: int, statuses: tuple[Ints, Ints] | None = None
+    ) -> str:
+        """Return the digest of the run's inputs but its contacts, with the
+        change log's counter at `counter` and the enrollment `statuses`
+        written (see `rerun.inputs_checksum`)."""
+        return rerun.inputs_checksum(
+            today=self.today,
+            config_version=self.settings.version(),
+            contact_columns=self.contact_columns,
+            schedule_columns=self.schedule_columns,
+            rows_without_id=self.rows_without_id,
+            change_counter=counter,
+            campaigns=self.campaigns,
+            engagement=self.engagement,
+            statuses=statuses,
+        )
 
 
 @dataclass
@@ -205,7 +228,7 @@ class Planning:
     """Partitions whose snapshot the write replaces with the rows as read."""
     new_emails: int = 0
     existing_rows: int = 0
-    digest: Any = field(default_factory=lambda: hashlib.blake2b(digest_size=16))
+    digest: audit.ContactsDigest = field(default_factory=audit.ContactsDigest)
 
     @property
     def bulk(self) -> bool:
@@ -229,7 +252,7 @@ class Planning:
                 ids,
             )
         )
-        self.digest.update(audit.contacts_checksum(inputs.contacts).encode())
+        self.digest.add(part.contacts_checksum)
         self.places.append(self.balancing.add(context, plan))
         self.new_emails += int((plan.row < 0).sum())
         self.existing_rows += len(inputs.existing)
@@ -259,18 +282,41 @@ class PlannedPartition:
     """The partition's rows as read, encoded, where the writing pass may
     need them."""
     stale_snapshot: bool
+    contacts_checksum: str
+
+
+def read_contacts(
+    columnar: Any, shared: Shared, ids: ContactRange
+) -> tuple[Contacts, DataQuality]:
+    """Return the contacts of `ids`, typed, and their data-quality issues."""
+    raw = reader.read_contacts(columnar, shared.contact_columns, ids)
+    return build_contacts(
+        raw, shared.today, shared.settings.suppressed_contact_statuses
+    )
+
+
+def contacts_checksum(
+    path: Path, shared: Shared, ranges: list[ContactRange], phase: Phases
+) -> str:
+    """Return the run's contacts checksum, reading the contacts of every
+    partition (two at a time, on threads) and nothing else."""
+
+    def work(columnar: Any, number: int, ids: ContactRange) -> str:
+        with phase("read", f"(contacts of partition {number + 1} of {len(ranges)})"):
+            return audit.contacts_checksum(read_contacts(columnar, shared, ids)[0])
+
+    digest = audit.ContactsDigest()
+    with in_order(path, work, ranges, "checker") as checksums:
+        for checksum in checksums:
+            digest.add(checksum)
+    return digest.hexdigest()
 
 
 def _read_partition(
     columnar: Any, shared: Shared, ids: ContactRange
 ) -> tuple[Inputs, snapshot.PartitionRows]:
     """Return the contacts of `ids` and their rows, and the rows as read."""
-    settings = shared.settings
-    raw = reader.read_contacts(columnar, shared.contact_columns, ids)
-    contacts, quality = build_contacts(
-        raw, shared.today, settings.suppressed_contact_statuses
-    )
-    del raw
+    contacts, quality = read_contacts(columnar, shared, ids)
     vocabulary = Vocabulary(shared.kinds)
     columns = shared.schedule_columns
     rows = snapshot.read(columnar, shared.snapshots, columns, ids)
@@ -310,8 +356,9 @@ def plan_partition(
         # old one is stale, and where a bulk write may insert unlogged.
         growing = len(changes.inserts) >= len(inputs.existing) // 4
         kept = snapshot.encode(rows.table) if rows.rebuild or growing else None
+    checksum = audit.contacts_checksum(inputs.contacts)
     return PlannedPartition(
-        context, plan, changes, tally, read_seconds, kept, rows.rebuild
+        context, plan, changes, tally, read_seconds, kept, rows.rebuild, checksum
     )
 
 
@@ -371,12 +418,18 @@ class Writing:
         aside = ThreadPoolExecutor(1, thread_name_prefix="aside")
         with columnar.cursor() as cursor, aside:
             try:
+                # Changes logged since the run started are nobody's but its own
+                # when the counter has not moved by the time it writes.
+                alone = (
+                    snapshot.change_counter(cursor) == planning.shared.change_counter
+                )
                 indexing = writer.indexes_rebuilt(cursor) if planning.bulk else None
                 with indexing or nullcontext():
                     rows, checksums = self._write_partitions(cursor, now, aside)
                 snapshot.tidy(cursor, planning.ranges, planning.shared.snapshots)
                 self.report.rows = dict(rows)
-                self._record(cursor, now, *checksums)
+                counter = snapshot.change_counter(cursor) if alone else None
+                self._record(cursor, now, *checksums, counter)
             except BaseException:
                 columnar.rollback()
                 raise
@@ -457,33 +510,38 @@ class Writing:
             snapshot.store(cursor, ids, read, catalog)
 
     def _record(
-        self, cursor: Any, now: str, before: np.uint64, after: np.uint64
+        self,
+        cursor: Any,
+        now: str,
+        before: np.uint64,
+        after: np.uint64,
+        counter: int | None,
     ) -> None:
-        """Write the enrollment statuses, data quality and completed checkpoint."""
+        """Write the enrollment statuses, data quality and completed checkpoint.
+
+        `counter` is the change log's counter once the plan is written, or
+        None when somebody else changed email_schedules during the run.
+        """
         report, planning = self.report, self.planning
         statuses = planning.statuses
         ids = np.concatenate([ids for ids, _ in statuses] or [np.zeros(0, int)])
         new = np.concatenate([s for _, s in statuses] or [np.zeros(0, int)])
-        write_statuses(cursor, ids.astype(np.int64), new.astype(np.int64), now)
+        written = (ids.astype(np.int64), new.astype(np.int64))
+        write_statuses(cursor, *written, now)
         audit.replace_data_quality(
             cursor, report.run_id, DataQuality.concat(planning.quality)
         )
-        rows = report.rows
+        shared = planning.shared
         audit.complete_checkpoint(
             cursor,
-            report.run_id,
+            report,
             now,
-            {
-                "contacts_checksum": planning.digest.hexdigest(),
-                "schedules_before_checksum": audit.hex64(before),
-                "schedules_after_checksum": audit.hex64(after),
-                "contacts_processed": report.contacts_read,
-                "emails_scheduled": sum(report.planned.values()),
-                "emails_skipped": sum(report.skipped.values()),
-                "rows_inserted": rows["inserted"],
-                "rows_updated": rows["updated"],
-                "rows_deleted": rows["deleted"],
-                "rows_unchanged": rows["unchanged"],
-                "summary": report.to_dict(),
-            },
+            audit.Checksums(
+                contacts=planning.digest.hexdigest(),
+                schedules_before=audit.hex64(before),
+                schedules_after=audit.hex64(after),
+                inputs=None
+                if counter is None
+                else shared.inputs_checksum(counter, written),
+            ),
         )

@@ -32,6 +32,9 @@ class RunReport:
     balancing: dict[str, int] = field(default_factory=dict)
     interrupted_runs_before: int = 0
     backup: str | None = None
+    repeat_of: str | None = None
+    """The run whose plan stands, when this one found the same inputs on the
+    same day and did not plan again (see `rerun`)."""
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

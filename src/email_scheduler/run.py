@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from email_scheduler import rerun
 from email_scheduler.calendar import to_days
 from email_scheduler.config import Settings
 from email_scheduler.constraints.balancing import Limits
@@ -34,6 +35,7 @@ from email_scheduler.passes import (
     Planning,
     Shared,
     Writing,
+    contacts_checksum,
     planned_partitions,
     utc_now,
 )
@@ -42,7 +44,12 @@ from email_scheduler.planners.followups import SECONDS_PER_DAY
 from email_scheduler.report import Phases, Progress, RunReport
 from email_scheduler.store import audit, reader, schema, snapshot
 from email_scheduler.store.campaigns import read_campaigns
-from email_scheduler.store.database import check_exists, connect, connect_columnar
+from email_scheduler.store.database import (
+    check_exists,
+    connect,
+    connect_columnar,
+    with_retries,
+)
 from email_scheduler.store.engagement import Engagement, read_engagement
 from email_scheduler.store.reader import ContactRange
 from email_scheduler.store.schema import table_columns
@@ -77,10 +84,15 @@ def run(
     today: dt.date,
     *,
     dry_run: bool = False,
+    replan: bool = False,
     progress: Progress | None = None,
     partition_contacts: int = PARTITION_CONTACTS,
 ) -> RunReport:
-    """Plan every contact's emails and write the plan (unless `dry_run`)."""
+    """Plan every contact's emails and write the plan (unless `dry_run`).
+
+    A run for the same day as the latest one, on the same inputs, leaves
+    that run's plan as it stands (see `rerun`), unless `replan`.
+    """
     check_exists(path)
     return_large_blocks()
     started = time.perf_counter()
@@ -96,7 +108,14 @@ def run(
         try:
             reader.contact_columns(sqlite)
             _run_locked(
-                path, sqlite, settings, today, report, progress, partition_contacts
+                path,
+                sqlite,
+                settings,
+                today,
+                report,
+                progress,
+                partition_contacts,
+                replan,
             )
         finally:
             sqlite.close()
@@ -118,10 +137,14 @@ def _run_locked(
     report: RunReport,
     progress: Progress | None,
     partition_contacts: int,
+    replan: bool,
 ) -> None:
     phase = Phases(report, progress)
     log.info("run %s starting on %s for %s", report.run_id, path, today)
+    previous = None
     if not report.dry_run:
+        if not replan and not schema.needs_migration(sqlite):
+            previous = audit.latest_run(sqlite)
         schema.migrate(sqlite)
         report.interrupted_runs_before = audit.interrupted_runs(sqlite)
         config_id = audit.record_config(sqlite, settings, utc_now())
@@ -130,7 +153,7 @@ def _run_locked(
     shelf = Shelf(path)
     try:
         _run_passes(path, sqlite, columnar, shelf, settings, today, report, phase,
-                    partition_contacts)  # fmt: skip
+                    partition_contacts, previous)  # fmt: skip
     except BaseException as exc:
         if not report.dry_run:
             audit.fail_checkpoint(
@@ -152,12 +175,14 @@ def _run_passes(
     report: RunReport,
     phase: Phases,
     partition_contacts: int,
+    previous: audit.Completed | None,
 ) -> None:
     day = to_days(today)
     with phase("read"), ThreadPoolExecutor(1, thread_name_prefix="ranges") as aside:
         lookback = settings.timing.followup_lookback_days
         schedule_columns = table_columns(sqlite, "email_schedules")
         snapshots = snapshot.Catalog.of(sqlite, schedule_columns)
+        counter = 0 if report.dry_run else snapshot.change_counter(sqlite)
         # Reading every contact id takes a while at millions of contacts: it
         # is done aside, while the run reads what all partitions share.
         found = aside.submit(_partitions, path, partition_contacts, snapshots.ranges)
@@ -172,9 +197,12 @@ def _run_passes(
             contact_columns=reader.contact_columns(sqlite),
             schedule_columns=schedule_columns,
             snapshots=snapshots,
+            rows_without_id=reader.rows_without_id(sqlite),
+            change_counter=counter,
         )
-        bad_ids = reader.rows_without_id(sqlite)
         ranges = found.result()
+    if previous and _repeats(path, columnar, shared, ranges, previous, report, phase):
+        return
     planning = Planning(shared, shelf)
     with planned_partitions(path, shared, ranges, phase) as partitions:
         for number, (ids, part) in enumerate(zip(ranges, partitions, strict=True)):
@@ -196,10 +224,34 @@ def _run_passes(
         "ed_soft_limit": limits.ed_soft_limit,
         **{key: planning.tally[key] for key in TALLY_KEYS},
     }
-    _add_external_quality(report, bad_ids, shared.engagement)
+    _add_external_quality(report, shared.rows_without_id, shared.engagement)
     writing = Writing(planning, balanced, report)
     with phase("write"):
         writing.run(path, columnar)
+
+
+def _repeats(
+    path: Path,
+    columnar: Any,
+    shared: Shared,
+    ranges: list[ContactRange],
+    previous: audit.Completed,
+    report: RunReport,
+    phase: Phases,
+) -> bool:
+    """Record the run as a repeat of `previous` if none of its inputs changed
+    (see `rerun`); return whether it was."""
+    inputs = shared.inputs_checksum(shared.change_counter)
+    if not rerun.same_inputs(previous, report.today, inputs):
+        return False
+    if contacts_checksum(path, shared, ranges, phase) != previous.contacts_checksum:
+        return False
+    with phase("write"):
+        with_retries(
+            lambda: rerun.record_repeat(columnar, report, previous, inputs, utc_now()),
+            "recording the run",
+        )
+    return True
 
 
 def _partitions(

@@ -43,6 +43,11 @@ def render(report: RunReport, console: Console) -> None:
     console.print(
         f"contacts read {report.contacts_read:,}, eligible {report.contacts_eligible:,}"
     )
+    if report.repeat_of:
+        console.print(
+            f"inputs unchanged since run {report.repeat_of}: its plan stands "
+            "(counts below are its own; --replan plans again)"
+        )
     console.print(_section("Emails planned, by type", report.planned))
     console.print(_section("Emails skipped, by reason", report.skipped))
     console.print(

@@ -10,6 +10,7 @@ import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from email_scheduler.plan import (
     PlannedRows,
     Vocabulary,
 )
+from email_scheduler.report import RunReport
 from email_scheduler.store.database import transaction, with_retries
 from email_scheduler.store.reader import ExistingRows
 
@@ -109,32 +111,85 @@ def interrupted_runs(conn: sqlite3.Connection) -> int:
     return int(count)
 
 
+@dataclass(frozen=True)
+class Checksums:
+    """What a completed run records of its inputs and its plan (hex digests)."""
+
+    contacts: str
+    schedules_before: str
+    schedules_after: str
+    inputs: str | None
+    """The digest of every other input (see `rerun`); None when another
+    writer changed email_schedules during the run."""
+
+
 def complete_checkpoint(
-    cursor: Any, run_id: str, now: str, record: dict[str, Any]
+    cursor: Any, report: RunReport, now: str, checksums: Checksums
 ) -> None:
     """Mark the run completed with its counts, inside the write transaction."""
+    rows = report.rows
     cursor.execute(
         "UPDATE scheduler_checkpoints SET status = 'completed', completed_at = ?, "
         "contacts_checksum = ?, schedules_before_checksum = ?, "
         "schedules_after_checksum = ?, contacts_processed = ?, emails_scheduled = ?, "
         "emails_skipped = ?, rows_inserted = ?, rows_updated = ?, rows_deleted = ?, "
-        "rows_unchanged = ?, summary = ? WHERE scheduler_run_id = ?",
+        "rows_unchanged = ?, summary = ?, inputs_checksum = ? "
+        "WHERE scheduler_run_id = ?",
         (
             now,
-            record["contacts_checksum"],
-            record["schedules_before_checksum"],
-            record["schedules_after_checksum"],
-            record["contacts_processed"],
-            record["emails_scheduled"],
-            record["emails_skipped"],
-            record["rows_inserted"],
-            record["rows_updated"],
-            record["rows_deleted"],
-            record["rows_unchanged"],
-            json.dumps(record["summary"], sort_keys=True),
-            run_id,
+            checksums.contacts,
+            checksums.schedules_before,
+            checksums.schedules_after,
+            report.contacts_read,
+            sum(report.planned.values()),
+            sum(report.skipped.values()),
+            rows["inserted"],
+            rows["updated"],
+            rows["deleted"],
+            rows["unchanged"],
+            json.dumps(report.to_dict(), sort_keys=True),
+            checksums.inputs,
+            report.run_id,
         ),
     )
+
+
+@dataclass(frozen=True)
+class Completed:
+    """What a completed run recorded of its inputs and its plan."""
+
+    run_id: str
+    run_date: str
+    inputs_checksum: str
+    contacts_checksum: str
+    schedules_checksum: str
+    summary: dict[str, Any]
+
+
+def latest_run(conn: sqlite3.Connection) -> Completed | None:
+    """Return the latest run's record if it completed with a digest of its
+    inputs (see `rerun`), else None."""
+    found = conn.execute(
+        "SELECT scheduler_run_id, run_date, inputs_checksum, contacts_checksum, "
+        "schedules_after_checksum, summary, status FROM scheduler_checkpoints "
+        "ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    if found is None or found[6] != "completed" or not found[2] or not found[5]:
+        return None
+    try:
+        summary = json.loads(found[5])
+    except ValueError:
+        return None
+    if not isinstance(summary, dict):
+        return None
+    run_id, run_date, inputs, contacts, schedules = (str(value) for value in found[:5])
+    return Completed(run_id, run_date, inputs, contacts, schedules, summary)
+
+
+def relabel_data_quality(cursor: Any, run_id: str) -> None:
+    """Give the kept data-quality records to run `run_id`, which found the
+    same contacts (inside the write transaction)."""
+    cursor.execute("UPDATE contact_data_quality SET scheduler_run_id = ?", (run_id,))
 
 
 def fail_checkpoint(
@@ -185,6 +240,20 @@ def contacts_checksum(contacts: Contacts) -> str:
         digest.update(np.ascontiguousarray(column).tobytes())
     _update_with_text(digest, contacts.carrier)
     return digest.hexdigest()
+
+
+class ContactsDigest:
+    """A run's contacts checksum: its partitions' checksums (see
+    `contacts_checksum`), fed in partition order."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.blake2b(digest_size=16)
+
+    def add(self, partition_checksum: str) -> None:
+        self._digest.update(partition_checksum.encode())
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
 
 
 def _update_with_text(digest: Any, column: pa.ChunkedArray) -> None:

@@ -87,6 +87,7 @@ CHECKPOINT_COLUMNS = {
     "rows_unchanged": "INTEGER",
     "config_version_id": "INTEGER",
     "summary": "TEXT",
+    "inputs_checksum": "TEXT",
 }
 
 CONFIG_VERSION_COLUMNS = {

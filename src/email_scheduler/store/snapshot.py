@@ -269,6 +269,19 @@ def last_change(sqlite: sqlite3.Connection) -> int:
     return int(last)
 
 
+def change_counter(conn: sqlite3.Connection | Any) -> int:
+    """Return how many changes to email_schedules were ever logged, through
+    an sqlite3 connection or an ADBC cursor. Unlike the log's last entry,
+    it never goes back when entries are dropped."""
+    query = f"SELECT seq FROM sqlite_sequence WHERE name = '{CHANGE_TABLE}'"
+    if isinstance(conn, sqlite3.Connection):
+        found = conn.execute(query).fetchone()
+    else:
+        conn.execute(query)
+        found = conn.fetchone()
+    return int(found[0]) if found else 0
+
+
 def store(cursor: Any, ids: ContactRange, rows: Encoded, catalog: Catalog) -> None:
     """Write a partition's rows as the run read them (through the log entry
     it started at), inside the caller's transaction."""
