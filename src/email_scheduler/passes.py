@@ -6,6 +6,8 @@ own; in partition order, it sets each one's changes aside and keeps what
 balancing needs of every partition.
 After balancing, the writing pass gives each partition's changes their
 dates and writes them all in one transaction, with the run's records.
+A same-day re-run that may keep the last plan (see `rerun`) first reads
+only the contacts of every partition, for their checksum.
 """
 
 from __future__ import annotations
@@ -295,7 +297,7 @@ def read_contacts(
     )
 
 
-def contacts_checksum(
+def read_contacts_checksum(
     path: Path, shared: Shared, ranges: list[ContactRange], phase: Phases
 ) -> str:
     """Return the run's contacts checksum, reading the contacts of every

@@ -25,7 +25,9 @@ What the digest covers:
 
 A run plans in full when the previous run did not complete, when the
 database needed migrating (triggers missing, say), on a dry run, and when
-asked to (`--replan`).
+asked to (`--replan`). As for the snapshots, a change made to
+email_schedules while somebody had dropped its triggers goes unseen; a
+run with `--replan` sees it.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ memory stays bounded whatever the size of the org (see `passes`):
    org's daily limits;
 3. each partition's changes, with their balanced dates, are written in one
    transaction, with the run's records.
+
+A run for the same day as the last one, on the same inputs, records that
+the last plan stands instead (see `rerun`).
 """
 
 from __future__ import annotations
@@ -35,8 +38,8 @@ from email_scheduler.passes import (
     Planning,
     Shared,
     Writing,
-    contacts_checksum,
     planned_partitions,
+    read_contacts_checksum,
     utc_now,
 )
 from email_scheduler.plan import Kinds
@@ -244,7 +247,8 @@ def _repeats(
     inputs = shared.inputs_checksum(shared.change_counter)
     if not rerun.same_inputs(previous, report.today, inputs):
         return False
-    if contacts_checksum(path, shared, ranges, phase) != previous.contacts_checksum:
+    contacts = read_contacts_checksum(path, shared, ranges, phase)
+    if contacts != previous.contacts_checksum:
         return False
     with phase("write"):
         with_retries(
