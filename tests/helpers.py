@@ -23,6 +23,8 @@ from typing import Any
 from click.testing import CliRunner
 
 from email_scheduler.cli import main
+from email_scheduler.config import Settings
+from email_scheduler.run import run
 
 SCRIPT = Path(sys.executable).with_name("email-scheduler")
 
@@ -85,6 +87,20 @@ def run_json(path: Path, today: dt.date | str, *extra: object) -> dict[str, Any]
     outcome = cli("run", path, "--today", str(today), "--json", *extra)
     assert outcome.exit_code == 0, outcome.stderr
     return outcome.json()
+
+
+def planned_report(
+    path: Path, settings: Settings, today: dt.date, partition: int
+) -> dict[str, Any]:
+    """Run the scheduler in partitions of `partition` contacts, planning even
+    on a day another run planned; return its report without the fields that
+    differ from run to run."""
+    report = run(
+        path, settings, today, replan=True, partition_contacts=partition
+    ).to_dict()
+    for key in ("run_id", "database", "seconds", "backup"):
+        report.pop(key)
+    return report
 
 
 def copy_org(template: Path, target: Path) -> Path:

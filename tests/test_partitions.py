@@ -19,7 +19,7 @@ from email_scheduler import passes
 from email_scheduler.config import Settings
 from email_scheduler.generate import generate_org
 from email_scheduler.run import run
-from helpers import CONTENT, connection, copy_org, query, send_due
+from helpers import CONTENT, connection, copy_org, planned_report, query, send_due
 
 CONTACTS = 900
 TODAY = dt.date(2026, 9, 1)
@@ -54,13 +54,7 @@ def enrollment_statuses(path: Path) -> list[tuple[Any, ...]]:
 
 
 def report_of(path: Path, today: dt.date, partition: int) -> dict[str, Any]:
-    """Return the report of a run that plans, on the same day as another too."""
-    report = run(
-        path, SETTINGS, today, replan=True, partition_contacts=partition
-    ).to_dict()
-    for key in ("run_id", "database", "seconds", "backup"):
-        report.pop(key)
-    return report
+    return planned_report(path, SETTINGS, today, partition)
 
 
 @pytest.mark.parametrize("partition", [40, 333])

@@ -18,11 +18,18 @@ import pytest
 
 from email_scheduler.config import Settings
 from email_scheduler.generate import generate_org
-from email_scheduler.run import run
 from email_scheduler.store import reader, snapshot, writer
 from email_scheduler.store.database import connect_columnar
 from email_scheduler.store.schema import table_columns
-from helpers import CONTENT, connection, copy_org, query, scalar, send_due
+from helpers import (
+    CONTENT,
+    connection,
+    copy_org,
+    planned_report,
+    query,
+    scalar,
+    send_due,
+)
 
 CONTACTS = 600
 PARTITION = 100
@@ -38,13 +45,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_on(path: Path, today: dt.date) -> dict[str, Any]:
-    """Return the report of a run that plans, on the same day as another too."""
-    report = run(
-        path, SETTINGS, today, replan=True, partition_contacts=PARTITION
-    ).to_dict()
-    for key in ("run_id", "database", "seconds", "backup"):
-        report.pop(key)
-    return report
+    return planned_report(path, SETTINGS, today, PARTITION)
 
 
 def assert_snapshots_agree(path: Path) -> int:
