@@ -425,6 +425,8 @@ class Writing:
                 alone = (
                     snapshot.change_counter(cursor) == planning.shared.change_counter
                 )
+                if not planning.bulk:
+                    cursor.execute(f"PRAGMA cache_size = -{writer.SCATTERED_CACHE_KIB}")
                 indexing = writer.indexes_rebuilt(cursor) if planning.bulk else None
                 with indexing or nullcontext():
                     rows, checksums = self._write_partitions(cursor, now, aside)
