@@ -27,7 +27,6 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from email_scheduler import rerun
-from email_scheduler.calendar import Ints
 from email_scheduler.config import Settings
 from email_scheduler.constraints.balancing import Limits
 from email_scheduler.constraints.occupancy import Committed
@@ -54,7 +53,7 @@ from email_scheduler.report import Phases, RunReport
 from email_scheduler.rules import BirthColumns, RuleBook
 from email_scheduler.store import audit, reader, snapshot, writer
 from email_scheduler.store.campaigns import Campaigns, write_statuses
-from email_scheduler.store.database import with_retries
+from email_scheduler.store.database import columnar_transaction, with_retries
 from email_scheduler.store.engagement import Engagement
 from email_scheduler.store.reader import ContactRange
 from email_scheduler.workers import in_order
@@ -191,24 +190,6 @@ class Shared:
     rows_without_id: int
     change_counter: int
     """The change log's counter when the run started (see `rerun`)."""
-
-    def inputs_checksum(
-        self, counter: int, statuses: tuple[Ints, Ints] | None = None
-    ) -> str:
-        """Return the digest of the run's inputs but its contacts, with the
-        change log's counter at `counter` and the enrollment `statuses`
-        written (see `rerun.inputs_checksum`)."""
-        return rerun.inputs_checksum(
-            today=self.today,
-            config_version=self.settings.version(),
-            contact_columns=self.contact_columns,
-            schedule_columns=self.schedule_columns,
-            rows_without_id=self.rows_without_id,
-            change_counter=counter,
-            campaigns=self.campaigns,
-            engagement=self.engagement,
-            statuses=statuses,
-        )
 
 
 @dataclass
@@ -418,26 +399,19 @@ class Writing:
         now = utc_now()
         planning = self.planning
         aside = ThreadPoolExecutor(1, thread_name_prefix="aside")
-        with columnar.cursor() as cursor, aside:
-            try:
-                # Changes logged since the run started are nobody's but its own
-                # when the counter has not moved by the time it writes.
-                alone = (
-                    snapshot.change_counter(cursor) == planning.shared.change_counter
-                )
-                if not planning.bulk:
-                    cursor.execute(f"PRAGMA cache_size = -{writer.SCATTERED_CACHE_KIB}")
-                indexing = writer.indexes_rebuilt(cursor) if planning.bulk else None
-                with indexing or nullcontext():
-                    rows, checksums = self._write_partitions(cursor, now, aside)
-                snapshot.tidy(cursor, planning.ranges, planning.shared.snapshots)
-                self.report.rows = dict(rows)
-                counter = snapshot.change_counter(cursor) if alone else None
-                self._record(cursor, now, *checksums, counter)
-            except BaseException:
-                columnar.rollback()
-                raise
-        columnar.commit()
+        with columnar_transaction(columnar) as cursor, aside:
+            # Changes logged since the run started are nobody's but its own
+            # when the counter has not moved by the time it writes.
+            alone = snapshot.change_counter(cursor) == planning.shared.change_counter
+            if not planning.bulk:
+                cursor.execute(f"PRAGMA cache_size = -{writer.SCATTERED_CACHE_KIB}")
+            indexing = writer.indexes_rebuilt(cursor) if planning.bulk else None
+            with indexing or nullcontext():
+                rows, checksums = self._write_partitions(cursor, now, aside)
+            snapshot.tidy(cursor, planning.ranges, planning.shared.snapshots)
+            self.report.rows = dict(rows)
+            counter = snapshot.change_counter(cursor) if alone else None
+            self._record(cursor, now, *checksums, counter)
 
     def _write_partitions(
         self, cursor: Any, now: str, aside: ThreadPoolExecutor
@@ -546,6 +520,6 @@ class Writing:
                 schedules_after=audit.hex64(after),
                 inputs=None
                 if counter is None
-                else shared.inputs_checksum(counter, written),
+                else rerun.inputs_checksum(shared, counter, written),
             ),
         )

@@ -36,15 +36,17 @@ import hashlib
 from functools import cache
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from email_scheduler.calendar import Ints
 from email_scheduler.report import RunReport
 from email_scheduler.store import audit
-from email_scheduler.store.campaigns import Campaigns
-from email_scheduler.store.engagement import Engagement
+from email_scheduler.store.database import columnar_transaction
+
+if TYPE_CHECKING:
+    from email_scheduler.passes import Shared
 
 
 @cache
@@ -60,30 +62,23 @@ def code_version() -> str:
 
 
 def inputs_checksum(
-    *,
-    today: int,
-    config_version: str,
-    contact_columns: list[str],
-    schedule_columns: list[str],
-    rows_without_id: int,
-    change_counter: int,
-    campaigns: Campaigns,
-    engagement: Engagement,
-    statuses: tuple[Ints, Ints] | None = None,
+    shared: Shared, change_counter: int, statuses: tuple[Ints, Ints] | None = None
 ) -> str:
-    """Return the digest of a run's inputs other than the contacts.
+    """Return the digest of a run's inputs other than the contacts, with the
+    change log's counter at `change_counter`.
 
     `statuses` are the (enrollment ids, status) pairs the run wrote: the
     digest is that of the enrollments as they stand after the write.
     """
+    campaigns, engagement = shared.campaigns, shared.engagement
     digest = hashlib.blake2b(digest_size=16)
     for text in (
-        str(today),
-        config_version,
+        str(shared.today),
+        shared.settings.version(),
         code_version(),
-        repr(contact_columns),
-        repr(schedule_columns),
-        str(rows_without_id),
+        repr(shared.contact_columns),
+        repr(shared.schedule_columns),
+        str(shared.rows_without_id),
         str(change_counter),
         repr(sorted(campaigns.types.items())),
         repr(campaigns.instances),
@@ -154,11 +149,6 @@ def record_repeat(
         schedules_after=previous.schedules_checksum,
         inputs=inputs,
     )
-    with columnar.cursor() as cursor:
-        try:
-            audit.relabel_data_quality(cursor, report.run_id)
-            audit.complete_checkpoint(cursor, report, now, checksums)
-        except BaseException:
-            columnar.rollback()
-            raise
-    columnar.commit()
+    with columnar_transaction(columnar) as cursor:
+        audit.relabel_data_quality(cursor, report.run_id)
+        audit.complete_checkpoint(cursor, report, now, checksums)

@@ -244,7 +244,7 @@ def _repeats(
 ) -> bool:
     """Record the run as a repeat of `previous` if none of its inputs changed
     (see `rerun`); return whether it was."""
-    inputs = shared.inputs_checksum(shared.change_counter)
+    inputs = rerun.inputs_checksum(shared, shared.change_counter)
     if not rerun.same_inputs(previous, report.today, inputs):
         return False
     contacts = read_contacts_checksum(path, shared, ranges, phase)

@@ -90,6 +90,19 @@ def connect_columnar(path: Path) -> adbc.Connection:
 
 
 @contextmanager
+def columnar_transaction(conn: adbc.Connection) -> Iterator[Any]:
+    """Yield a cursor of an ADBC connection whose statements all commit
+    together at the end of the block, or none of them."""
+    with conn.cursor() as cursor:
+        try:
+            yield cursor
+        except BaseException:
+            conn.rollback()
+            raise
+    conn.commit()
+
+
+@contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """Run the block in one write transaction: all of it commits or none."""
     with_retries(lambda: conn.execute("BEGIN IMMEDIATE"), "starting a transaction")
