@@ -16,7 +16,7 @@ import datetime as dt
 import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -357,6 +357,21 @@ def planned_partitions(
     return in_order(path, work, ranges, "planner")
 
 
+@dataclass(frozen=True)
+class ReadyPartition:
+    """One partition's changes made ready to write."""
+
+    changes: writer.Settled
+    vocabulary: Vocabulary
+    snapshot: snapshot.Encoded | None
+    """The partition's rows as read, where the writing pass needs them."""
+    new: pa.Table
+    """The rows to insert (see `writer.new_rows`)."""
+    added: pa.Table | None
+    """In a bulk write, how a snapshot holds the new rows (see
+    `snapshot.as_read`)."""
+
+
 @dataclass
 class Writing:
     """The writing pass: each partition's changes, then the run's records."""
@@ -365,16 +380,24 @@ class Writing:
     balanced: Outgoing
     report: RunReport
 
-    def _partitions(self) -> Iterator[tuple[writer.Settled, Vocabulary, SetAside]]:
+    def _settled(
+        self, number: int, checksum: audit.ScheduleChecksum
+    ) -> tuple[writer.Settled, Vocabulary, SetAside]:
+        """Return one partition's changes, dated by balancing."""
+        part = self.planning.shelf.get(number)
+        outgoing = self.balanced.take(self.planning.places[number])
+        settled = writer.settle(part.changes, outgoing, checksum)
+        return (
+            settled,
+            Vocabulary.restore(part.strings, self.planning.shared.kinds),
+            part,
+        )
+
+    def _partitions(self) -> Iterator[writer.Settled]:
         """Yield each partition's changes, dated by balancing."""
-        kinds = self.planning.shared.kinds
-        checksum = audit.ScheduleChecksum(kinds)
-        for number, place in enumerate(self.planning.places):
-            part = self.planning.shelf.get(number)
-            outgoing = self.balanced.take(place)
-            settled = writer.settle(part.changes, outgoing, checksum)
-            yield settled, Vocabulary.restore(part.strings, kinds), part
-            del part, settled
+        checksum = audit.ScheduleChecksum(self.planning.shared.kinds)
+        for number in range(len(self.planning.places)):
+            yield self._settled(number, checksum)[0]
             release_freed_memory()
 
     def run(self, path: Path, columnar: Any) -> None:
@@ -382,7 +405,7 @@ class Writing:
         settings = self.planning.shared.settings
         if self.report.dry_run:
             rows: Counter[str] = Counter(inserted=0, updated=0, deleted=0, unchanged=0)
-            for changes, _, _ in self._partitions():
+            for changes in self._partitions():
                 rows["inserted"] += len(changes.inserts)
                 rows["updated"] += len(changes.updates) + len(changes.redated_ids)
                 rows["deleted"] += len(changes.deletes)
@@ -418,9 +441,8 @@ class Writing:
     ) -> tuple[Counter[str], tuple[np.uint64, np.uint64]]:
         """Write each partition's changes; return the row counts and checksums.
 
-        Working out how a snapshot will hold a bulk write's new rows takes
-        seconds at millions of rows: it is done `aside` while SQLite inserts
-        them.
+        While SQLite writes one partition (without the GIL), the next one is
+        made ready `aside`: at millions of new rows that takes seconds.
         """
         rows: Counter[str] = Counter(
             inserted=0, updated=0, deleted=0, unchanged=0, conflicts=0
@@ -432,29 +454,53 @@ class Writing:
             "run_id": self.report.run_id,
             "now": now,
         }
-        for (changes, vocabulary, part), ids in zip(
-            self._partitions(), planning.ranges, strict=True
-        ):
+        checksum = audit.ScheduleChecksum(planning.shared.kinds)
+        # Nobody else writes while the transaction is open: the new rows of
+        # partition after partition take the ids that follow.
+        first_id = writer.next_id(cursor)
+        ahead = aside.submit(self._ready, 0, first_id, checksum, stamps)
+        for number, ids in enumerate(planning.ranges):
+            ready = ahead.result()
+            if number + 1 < len(planning.ranges):
+                first_id += len(ready.new)
+                ahead = aside.submit(
+                    self._ready, number + 1, first_id, checksum, stamps
+                )
+            changes = ready.changes
             was, will = changes.checksums
             with np.errstate(over="ignore"):
                 before, after = before + was, after + will
-            new = writer.new_rows(cursor, changes.inserts, vocabulary, **stamps)
-            as_read = aside.submit(snapshot.as_read, new) if planning.bulk else None
             written = writer.write(
                 cursor,
                 changes,
-                vocabulary,
+                ready.vocabulary,
                 **stamps,
-                new=new,
+                new=ready.new,
                 inserting=snapshot.unlogged(cursor) if planning.bulk else None,
             )
-            self._store_snapshot(cursor, ids, part.snapshot, new, as_read)
+            self._store_snapshot(cursor, ids, ready.snapshot, ready.new, ready.added)
             rows["inserted"] += written.inserted
             rows["updated"] += written.updated
             rows["deleted"] += written.deleted
             rows["unchanged"] += changes.unchanged
             rows["conflicts"] += written.conflicts
+            del ready, changes
+            release_freed_memory()
         return rows, (before, after)
+
+    def _ready(
+        self,
+        number: int,
+        first_id: int,
+        checksum: audit.ScheduleChecksum,
+        stamps: dict[str, str],
+    ) -> ReadyPartition:
+        """Return one partition ready to write, its new rows numbered from
+        `first_id`."""
+        changes, vocabulary, part = self._settled(number, checksum)
+        new = writer.new_rows(changes.inserts, vocabulary, first_id=first_id, **stamps)
+        added = snapshot.as_read(new) if self.planning.bulk else None
+        return ReadyPartition(changes, vocabulary, part.snapshot, new, added)
 
     def _store_snapshot(
         self,
@@ -462,20 +508,19 @@ class Writing:
         ids: ContactRange,
         read: snapshot.Encoded | None,
         new_rows: pa.Table,
-        as_read: Future[pa.Table | None] | None,
+        added: pa.Table | None,
     ) -> None:
         """Write a partition's snapshot where the run read its rows in full, or
         many changed since, or it inserted rows unlogged (a bulk write):
-        `as_read` then says how the snapshot holds them."""
+        `added` then says how the snapshot holds them."""
         catalog = self.planning.shared.snapshots
         if not catalog.signature:
             return  # changes are not being logged: a snapshot would go stale
-        if as_read is None:
+        if not self.planning.bulk:
             if read is not None and ids in self.planning.stale_snapshots:
                 snapshot.store(cursor, ids, read, catalog)
             return
         rows = snapshot.decode(read.data) if read is not None else None
-        added = as_read.result()
         if added is not None and rows is not None:
             held = reader.by_id(pa.concat_tables([rows, added]))
             snapshot.store(cursor, ids, snapshot.encode(held), catalog)

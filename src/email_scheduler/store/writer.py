@@ -380,7 +380,7 @@ def _ingest(cursor: object, name: str, table: pa.Table) -> None:
     cursor.adbc_ingest(name, table, mode="create", temporary=True)  # type: ignore[attr-defined]
 
 
-def _next_id(cursor: Any) -> int:
+def next_id(cursor: Any) -> int:
     """Return an id above every id email_schedules has or, by its
     AUTOINCREMENT counter, ever had."""
     cursor.execute(
@@ -400,22 +400,21 @@ def _next_id(cursor: Any) -> int:
 
 
 def new_rows(
-    cursor: Any,
     inserts: PlannedRows,
     vocabulary: Vocabulary,
     *,
+    first_id: int,
     send_time: str,
     run_id: str,
     now: str,
 ) -> pa.Table:
     """Return the rows to insert as an Arrow table of email_schedules columns,
-    in contact order (the identity index then grows at its end), with ids of
-    their own."""
+    in contact order (the identity index then grows at its end), numbered
+    from `first_id` (see `next_id`)."""
     inserts = inserts.take(np.argsort(inserts.contact_id, kind="stable"))
     table = rows_table(inserts, vocabulary, send_time=send_time, run_id=run_id, now=now)
     table = table.append_column("created_at", table.column("updated_at"))
-    first = _next_id(cursor) if len(inserts) else 1
-    ids = np.arange(first, first + len(inserts), dtype=np.int64)
+    ids = np.arange(first_id, first_id + len(inserts), dtype=np.int64)
     return table.append_column("id", pa.array(ids))
 
 
