@@ -116,9 +116,10 @@ class Totals:
 class Balancing:
     """What balancing needs of every partition: outgoing emails and contacts."""
 
-    outgoing: dict[str, list[np.ndarray]] = field(  # type: ignore[type-arg]
-        default_factory=lambda: {f.name: [] for f in fields(Outgoing)}
-    )
+    partitions: int = 1
+    """How many partitions the run plans (to reserve room for their emails)."""
+    room: Outgoing | None = None
+    """Every partition's outgoing emails so far, then room for the rest."""
     state: list[npt.NDArray[np.int16]] = field(default_factory=list)
     dates: list[BirthColumns] = field(default_factory=list)
     committed: list[Committed] = field(default_factory=list)
@@ -128,24 +129,44 @@ class Balancing:
     def add(self, context: Context, plan: Plan) -> slice:
         """Add one partition's; return where its outgoing emails sit."""
         outgoing = plan.outgoing(self.contacts)
-        for name, parts in self.outgoing.items():
-            parts.append(getattr(outgoing, name))
+        end = self.emails + len(outgoing)
+        if self.room is None or end > len(self.room):
+            self._reserve(outgoing, end)
+        assert self.room is not None
+        for f in fields(Outgoing):
+            getattr(self.room, f.name)[self.emails : end] = getattr(outgoing, f.name)
         contacts = context.inputs.contacts
         self.state.append(contacts.state)
         self.dates.append(context.dates.narrowed())
         self.committed.append(context.committed)
         self.contacts += len(contacts)
-        self.emails += len(outgoing)
+        self.emails = end
         return slice(self.emails - len(outgoing), self.emails)
 
+    def _reserve(self, outgoing: Outgoing, end: int) -> None:
+        """Make room for twice the emails the partitions so far suggest.
+
+        The whole org's emails are copied in as each partition is planned,
+        while the planners work, rather than all at once when balancing
+        starts; room not yet written to takes no memory (the system gives
+        a page only once it is written), so reserving generously is free.
+        """
+        size = max(2 * end * self.partitions // (len(self.state) + 1), end)
+        room = {
+            f.name: np.empty(size, dtype=getattr(outgoing, f.name).dtype)
+            for f in fields(Outgoing)
+        }
+        if self.room is not None:
+            for name, column in room.items():
+                column[: self.emails] = getattr(self.room, name)[: self.emails]
+        self.room = Outgoing(**room)
+
     def _emails(self) -> Outgoing:
-        """Return the outgoing emails of every partition, letting go of the parts
-        one column at a time (the whole set runs to hundreds of MB)."""
-        columns = {}
-        for name, parts in self.outgoing.items():
-            columns[name] = np.concatenate(parts) if parts else np.zeros(0, int)
-            parts.clear()
-        return Outgoing(**columns)
+        """Return the outgoing emails of every partition."""
+        if self.room is None:
+            return Outgoing(**{f.name: np.zeros(0, int) for f in fields(Outgoing)})
+        emails, self.room = self.room.take(slice(0, self.emails)), None
+        return emails
 
     def balance(
         self,
@@ -198,8 +219,8 @@ class Planning:
 
     shared: Shared
     shelf: Shelf
+    balancing: Balancing
     totals: Totals = field(default_factory=Totals)
-    balancing: Balancing = field(default_factory=Balancing)
     tally: Counter[str] = field(default_factory=Counter)
     quality: list[DataQuality] = field(default_factory=list)
     statuses: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = field(

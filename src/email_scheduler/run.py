@@ -35,6 +35,7 @@ from email_scheduler.constraints.balancing import Limits
 from email_scheduler.memory import release_freed_memory, return_large_blocks
 from email_scheduler.partition import PARTITION_CONTACTS, Shelf
 from email_scheduler.passes import (
+    Balancing,
     Planning,
     Shared,
     Writing,
@@ -206,7 +207,7 @@ def _run_passes(
         ranges = found.result()
     if previous and _repeats(path, columnar, shared, ranges, previous, report, phase):
         return
-    planning = Planning(shared, shelf)
+    planning = Planning(shared, shelf, Balancing(partitions=len(ranges)))
     with planned_partitions(path, shared, ranges, phase) as partitions:
         for number, (ids, part) in enumerate(zip(ranges, partitions, strict=True)):
             phase.add("read", part.read_seconds)
