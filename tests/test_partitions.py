@@ -72,6 +72,25 @@ def test_same_rows_and_report_on_consecutive_days(
         send_due(parts, today)
 
 
+def test_a_first_partition_with_few_emails_plans_as_one_partition(
+    template: Path, tmp_path: Path
+) -> None:
+    # Balancing reserves room for every partition's outgoing emails from
+    # what the first partitions hold, and makes more as later ones need it.
+    whole = copy_org(template, tmp_path / "whole.sqlite3")
+    parts = copy_org(template, tmp_path / "parts.sqlite3")
+    for org in (whole, parts):
+        with connection(org) as conn:
+            conn.execute(
+                "UPDATE contacts SET email = '' WHERE id IN "
+                "(SELECT id FROM contacts ORDER BY id LIMIT 39)"
+            )
+    report = report_of(parts, TODAY, 40)
+    assert report == report_of(whole, TODAY, CONTACTS)
+    assert report["data_quality"]["invalid_email"] >= 39
+    assert rows(parts) == rows(whole)
+
+
 def test_a_rerun_in_partitions_changes_nothing(template: Path, tmp_path: Path) -> None:
     org = copy_org(template, tmp_path / "org.sqlite3")
     first = report_of(org, TODAY, 100)

@@ -31,7 +31,8 @@ def in_order(
 
     Each thread reads through an ADBC connection of its own. An item is
     started only once the one `WORKERS` places before it has been taken,
-    so that memory holds at most `WORKERS` results.
+    so that memory holds at most `WORKERS` results besides the one the
+    caller is using.
     """
     local = threading.local()
     connections: list[Any] = []
@@ -50,9 +51,12 @@ def in_order(
             pool.submit(run, number, item) for number, item in islice(numbered, WORKERS)
         )
         while pending:
-            yield pending.popleft().result()
+            done = pending.popleft().result()
+            # The next item starts before this one is used: no thread waits
+            # while the caller takes in a result.
             for number, item in islice(numbered, 1):  # the next item, if any
                 pending.append(pool.submit(run, number, item))
+            yield done
 
     try:
         yield results()
