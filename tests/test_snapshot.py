@@ -175,6 +175,49 @@ def test_a_bulk_write_goes_unlogged_into_the_snapshots(
     assert assert_snapshots_agree(org) == CONTACTS // PARTITION
 
 
+def replace_through_the_identity(path: Path, today: dt.date) -> None:
+    """Play a sync tool that writes rows with INSERT OR REPLACE: a pending
+    row goes out under a new id, and SQLite deletes the old one to make
+    room without firing any delete trigger."""
+    with connection(path) as conn:
+        old = conn.execute(
+            "SELECT id, contact_id, email_type, campaign_instance_id, event_year, "
+            "event_month, event_day, scheduled_send_date FROM email_schedules "
+            "WHERE status = 'pre-scheduled' AND event_year IS NOT NULL "
+            "ORDER BY id LIMIT 1"
+        ).fetchone()
+        conn.execute(
+            "INSERT OR REPLACE INTO email_schedules (contact_id, email_type, "
+            "campaign_instance_id, event_year, event_month, event_day, "
+            "scheduled_send_date, status, actual_send_datetime) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 'sent', ?)",
+            (*tuple(old)[1:], f"{today.isoformat()} 13:30:00"),
+        )
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM email_schedules WHERE id = ?", (old["id"],)
+            ).fetchone()[0]
+            == 0
+        )
+
+
+def test_a_row_replaced_under_a_new_id_leaves_the_snapshot(
+    template: Path, tmp_path: Path
+) -> None:
+    kept = copy_org(template, tmp_path / "kept.sqlite3")
+    run_on(kept, TODAY)
+    run_on(kept, TODAY)  # the snapshots now hold the first run's rows
+    fresh = copy_org(kept, tmp_path / "fresh.sqlite3")
+    for org in (kept, fresh):
+        replace_through_the_identity(org, TODAY)
+    assert assert_snapshots_agree(kept) == CONTACTS // PARTITION
+    with connection(fresh) as conn:
+        conn.execute("DELETE FROM schedule_snapshots")
+    tomorrow = TODAY + dt.timedelta(days=1)
+    assert run_on(kept, tomorrow) == run_on(fresh, tomorrow)
+    assert rows(kept) == rows(fresh)
+
+
 def test_changes_made_without_the_triggers_void_every_snapshot(
     template: Path, tmp_path: Path
 ) -> None:
