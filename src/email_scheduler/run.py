@@ -38,7 +38,6 @@ from email_scheduler.passes import (
     Balancing,
     Planning,
     Shared,
-    Writing,
     planned_partitions,
     read_contacts_checksum,
     utc_now,
@@ -57,6 +56,7 @@ from email_scheduler.store.database import (
 from email_scheduler.store.engagement import Engagement, read_engagement
 from email_scheduler.store.reader import ContactRange
 from email_scheduler.store.schema import table_columns
+from email_scheduler.writing import Writing
 
 log = logging.getLogger("email_scheduler")
 
