@@ -392,6 +392,17 @@ class TestUsageErrors:
         assert str(path) in outcome.stderr
         assert path.read_text() == "not a database\n"
 
+    @pytest.mark.parametrize("name", ["org #2.sqlite3", "org?.sqlite3", "o%41.sqlite3"])
+    def test_a_database_named_with_uri_characters(
+        self, template: Path, tmp_path: Path, name: str
+    ) -> None:
+        # '#', '?' and '%' mean something in a SQLite URI: the run must open
+        # this very file, not some other one it would create.
+        path = copy_org(template, tmp_path / name)
+        report = run_json(path, TODAY)
+        assert report["rows"]["inserted"] == count(path) > 0
+        assert {p.name for p in tmp_path.iterdir()} == {name, f"{name}.lock"}
+
     @pytest.mark.parametrize("today", ["2026-13-03", "tomorrow", "03/12/2026"])
     def test_bad_today(self, planned_org: Path, today: str) -> None:
         digest = sha256(planned_org)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import pyarrow as pa
 from adbc_driver_sqlite import StatementOptions
@@ -56,7 +57,9 @@ def check_exists(path: Path) -> None:
 
 def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     """Return a stdlib connection in autocommit mode (transactions are explicit)."""
-    uri = f"file:{path}?mode={'ro' if read_only else 'rwc'}"
+    # A path is quoted into the URI: its '?', '#' or '%' would otherwise
+    # open (and create) some other file.
+    uri = f"file:{quote(str(path))}?mode={'ro' if read_only else 'rwc'}"
     conn = sqlite3.connect(
         uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
     )
