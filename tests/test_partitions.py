@@ -157,3 +157,19 @@ def test_a_partition_that_fails_stops_the_run_before_any_write(
     assert status == "failed"
     assert "planning failed" in error
     assert not list(tmp_path.glob(".org.sqlite3.run-*"))
+
+
+def test_a_run_that_writes_removes_the_folders_killed_runs_left(
+    template: Path, tmp_path: Path
+) -> None:
+    # A run killed outright leaves its folder of set-aside partitions; only a
+    # run holding the lock may take another run's folder for a leftover.
+    org = copy_org(template, tmp_path / "org.sqlite3")
+    left = tmp_path / ".org.sqlite3.run-killed"
+    left.mkdir()
+    (left / "0.pickle").write_bytes(b"x" * 1000)
+    run(org, SETTINGS, TODAY, dry_run=True, partition_contacts=100)
+    assert (left / "0.pickle").exists()
+    run(org, SETTINGS, TODAY, partition_contacts=100)
+    assert not left.exists()
+    assert not list(tmp_path.glob(".org.sqlite3.*run-*"))

@@ -154,7 +154,7 @@ def _run_locked(
         config_id = audit.record_config(sqlite, settings, utc_now())
         audit.start_checkpoint(sqlite, report.run_id, today, utc_now(), config_id)
     columnar = connect_columnar(path)
-    shelf = Shelf(path)
+    shelf = Shelf(path, dry_run=report.dry_run)
     try:
         _run_passes(path, sqlite, columnar, shelf, settings, today, report, phase,
                     partition_contacts, previous)  # fmt: skip
