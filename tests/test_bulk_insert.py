@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from email_scheduler.config import Settings
 from email_scheduler.generate import generate_org
-from email_scheduler.store import writer
+from email_scheduler.run import run
+from email_scheduler.store import staging, writer
 from email_scheduler.store.database import connect_columnar
 from helpers import CONTENT, copy_org, query, run_json, scalar
 
@@ -25,6 +27,8 @@ INDEXES = (
     "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
     "AND tbl_name = 'email_schedules' ORDER BY name"
 )
+PARTITION = 400
+ROWS = f"SELECT id, contact_id, {', '.join(CONTENT)} FROM email_schedules ORDER BY id"
 DUE = (
     "EXPLAIN QUERY PLAN SELECT id FROM email_schedules "
     "WHERE status = 'pre-scheduled' AND scheduled_send_date <= '2026-12-05'"
@@ -109,3 +113,61 @@ def test_a_rebuilt_unique_index_that_no_longer_holds_fails_the_transaction(
         columnar.close()
     assert query(path, INDEXES) == before
     assert scalar(path, "SELECT count(*) FROM email_schedules") == rows
+
+
+def test_staged_partitions_write_what_one_connection_writes(
+    template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In partitions, a bulk write's later partitions are inserted into a
+    # staging database by a second writer, then copied in.
+    plain = copy_org(template, tmp_path / "plain.sqlite3")
+    # The staging database lies in a folder named after the org database.
+    staged = copy_org(template, tmp_path / "org's #1?.sqlite3")
+    expected = run(plain, Settings(), TODAY, partition_contacts=PARTITION)
+    copies: list[int] = []
+    copy_into = staging.Staging.copy_into
+
+    def counted(self: staging.Staging, cursor: object) -> int:
+        copies.append(copy_into(self, cursor))
+        return copies[-1]
+
+    monkeypatch.setattr(staging.Staging, "copy_into", counted)
+    monkeypatch.setattr(writer, "bulk", lambda inserts, rows: True)
+    report = run(staged, Settings(), TODAY, partition_contacts=PARTITION)
+
+    assert report.rows == expected.rows
+    assert 0 < copies[0] < report.rows["inserted"]
+    assert query(staged, ROWS) == query(plain, ROWS)
+    assert query(staged, INDEXES) == query(plain, INDEXES)
+    counter = "SELECT seq FROM sqlite_sequence WHERE name = 'email_schedules'"
+    assert query(staged, counter) == query(plain, counter)
+    assert scalar(staged, "PRAGMA integrity_check") == "ok"
+    left = {p.name for p in tmp_path.iterdir()} - {plain.name, staged.name}
+    assert left <= {f"{plain.name}.lock", f"{staged.name}.lock"}
+
+
+def test_a_failing_second_writer_leaves_the_table_as_before(
+    template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = copy_org(template, tmp_path / "org.sqlite3")
+    # The columns the generated (legacy) table has before the run migrates it.
+    history = (
+        "SELECT id, contact_id, email_type, scheduled_send_date, status "
+        "FROM email_schedules ORDER BY id"
+    )
+    before = query(path, history)
+    inserts = []
+
+    def failing(self: staging.Staging, new: object, stamped: object) -> None:
+        inserts.append(new)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(staging.Staging, "insert", failing)
+    monkeypatch.setattr(writer, "bulk", lambda inserts, rows: True)
+    with pytest.raises(OSError, match="disk full"):
+        run(path, Settings(), TODAY, partition_contacts=PARTITION)
+
+    assert len(inserts) == 1  # the second writer stopped at its first error
+    assert query(path, history) == before
+    assert query(path, "SELECT status FROM scheduler_checkpoints") == [("failed",)]
+    assert list(tmp_path.glob(".org.sqlite3.run-*")) == []

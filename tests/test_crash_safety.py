@@ -2,7 +2,8 @@
 
 The run is a real child process killed with SIGKILL at chosen points of the
 write phase (after the deletes, after the updates, after the inserts, just
-before the commit), by wrapping the writer in the child only.
+before the commit, after a bulk write copied its staged rows in), by
+wrapping the writer in the child only.
 """
 
 from __future__ import annotations
@@ -53,6 +54,30 @@ CHILD = textwrap.dedent(
     writer._changes = counting
     run_module.run(Path(sys.argv[1]), Settings(), dt.date.fromisoformat(sys.argv[3]))
     os.kill(os.getpid(), signal.SIGKILL)  # after the commit: the run is complete
+    """
+)
+
+
+CHILD_STAGED = textwrap.dedent(
+    """
+    import datetime as dt, os, signal, sys
+    from pathlib import Path
+    from email_scheduler import run as run_module
+    from email_scheduler.config import Settings
+    from email_scheduler.store import staging, writer
+
+    writer.BULK_MINIMUM = 0  # a first run of 3,000 contacts writes in bulk
+    copy_into = staging.Staging.copy_into
+
+    def copy_then_die(self, cursor):
+        copy_into(self, cursor)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    staging.Staging.copy_into = copy_then_die
+    run_module.run(
+        Path(sys.argv[1]), Settings(), dt.date.fromisoformat(sys.argv[2]),
+        partition_contacts=500,
+    )
     """
 )
 
@@ -130,3 +155,31 @@ def test_backup_before_writing(planned_org: Path, tmp_path: Path) -> None:
     assert scalar(copy, "PRAGMA quick_check") == "ok"
     assert query(copy, STATE) == before
     assert query(path, STATE) != before
+
+
+def test_killed_after_the_staged_rows_are_copied_in_leaves_the_table_as_before(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "org.sqlite3"
+    generate_org(path, 3_000, seed=11)
+    expected = copy_org(path, tmp_path / "expected.sqlite3")
+    run_json(expected, DAY_ONE)
+
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD_STAGED, str(path), DAY_ONE.isoformat()],
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+
+    assert scalar(path, "PRAGMA quick_check") == "ok"
+    assert scalar(path, "SELECT count(*) FROM email_schedules") == 0
+    assert query(path, CHECKPOINT, (str(DAY_ONE),)) == [("started",)]
+    # The killed run's folder, with its staging database, is left behind;
+    # the next run removes it, and does the whole job.
+    (left,) = tmp_path.glob(".org.sqlite3.run-*")
+    assert (left / "staged.sqlite3").exists()
+    run_json(path, DAY_ONE)
+    assert query(path, STATE) == query(expected, STATE)
+    assert list(tmp_path.glob(".org.sqlite3.run-*")) == []

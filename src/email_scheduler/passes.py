@@ -225,14 +225,15 @@ class Planning:
     ranges: list[ContactRange] = field(default_factory=list)
     stale_snapshots: set[ContactRange] = field(default_factory=set)
     """Partitions whose snapshot the write replaces with the rows as read."""
-    new_emails: int = 0
+    inserts: list[int] = field(default_factory=list)
+    """Each partition's rows to insert."""
     existing_rows: int = 0
     digest: audit.ContactsDigest = field(default_factory=audit.ContactsDigest)
 
     @property
     def bulk(self) -> bool:
         """Whether the run's write is a bulk one (see `writer.bulk`)."""
-        return writer.bulk(self.new_emails, self.existing_rows)
+        return writer.bulk(sum(self.inserts), self.existing_rows)
 
     def add(self, number: int, ids: ContactRange, part: PlannedPartition) -> None:
         """Keep what the rest of the run needs of one planned partition."""
@@ -253,7 +254,7 @@ class Planning:
         )
         self.digest.add(part.contacts_checksum)
         self.places.append(self.balancing.add(context, plan))
-        self.new_emails += int((plan.row < 0).sum())
+        self.inserts.append(len(part.changes.inserts))
         self.existing_rows += len(inputs.existing)
         self.ranges.append(ids)
         if part.stale_snapshot:

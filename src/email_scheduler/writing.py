@@ -7,8 +7,9 @@ partition's changes are written in one transaction with the run's records.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -29,6 +30,18 @@ from email_scheduler.store import audit, reader, snapshot, writer
 from email_scheduler.store.campaigns import write_statuses
 from email_scheduler.store.database import columnar_transaction, with_retries
 from email_scheduler.store.reader import ContactRange
+from email_scheduler.store.staging import Staging, definition
+
+
+@dataclass(frozen=True)
+class Kept:
+    """What a partition's write does to its snapshot (see `store.snapshot`)."""
+
+    snapshot: snapshot.Encoded | None
+    """The snapshot to store, if any."""
+    logged: tuple[int, int] | None
+    """The first and last ids of new rows the snapshot cannot hold, which are
+    logged instead, if any."""
 
 
 @dataclass(frozen=True)
@@ -37,13 +50,76 @@ class ReadyPartition:
 
     changes: writer.Settled
     vocabulary: Vocabulary
-    snapshot: snapshot.Encoded | None
-    """The partition's rows as read, where the writing pass needs them."""
     new: pa.Table
-    """The rows to insert (see `writer.new_rows`)."""
-    added: pa.Table | None
-    """In a bulk write, how a snapshot holds the new rows (see
-    `snapshot.as_read`)."""
+    """The rows to insert (see `writer.new_rows`); none where they are staged."""
+    kept: Kept
+
+
+NOTHING_NEW = pa.table({})
+"""The rows a partition whose new rows are staged inserts itself."""
+
+DIRECT_SHARE = 0.5
+"""The share of a bulk write's new rows the run's connection inserts itself,
+in the first partitions; the rest are staged (see `store.staging`)."""
+
+
+def _direct_partitions(inserts: list[int]) -> int:
+    """Return how many of the first partitions, with `inserts` new rows each,
+    the run's connection writes alone: about `DIRECT_SHARE` of the rows, and
+    always at least one partition, as one is also staged."""
+    reached = np.searchsorted(np.cumsum(inserts), DIRECT_SHARE * sum(inserts))
+    return int(np.clip(reached + 1, 1, len(inserts) - 1))
+
+
+class Stager:
+    """The later partitions of a bulk write made ready and their new rows
+    inserted into a staging database, on a thread of their own, while the
+    run's connection writes the earlier ones."""
+
+    def __init__(
+        self,
+        staging: Staging,
+        make_ready: Callable[[int], ReadyPartition],
+        numbers: range,
+        stamped: dict[str, str],
+    ) -> None:
+        self._staging = staging
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="stager")
+        self._kept = self._pool.submit(self._stage, make_ready, numbers, stamped)
+
+    def _stage(
+        self,
+        make_ready: Callable[[int], ReadyPartition],
+        numbers: range,
+        stamped: dict[str, str],
+    ) -> dict[int, Kept]:
+        kept: dict[int, Kept] = {}
+        try:
+            for number in numbers:
+                if self._stop.is_set():
+                    break
+                ready = make_ready(number)
+                self._staging.insert(ready.new, stamped)
+                kept[number] = ready.kept
+                del ready
+        except BaseException:
+            self._staging.abandon()
+            raise
+        self._staging.finish()
+        return kept
+
+    def copy_into(self, cursor: Any) -> tuple[int, dict[int, Kept]]:
+        """Wait for the staged partitions; copy their new rows in through the
+        run's `cursor`. Return how many, and what each partition's write
+        does to its snapshot."""
+        kept = self._kept.result()
+        return self._staging.copy_into(cursor), kept
+
+    def close(self) -> None:
+        """Stop staging (if it has not ended) and wait for the thread."""
+        self._stop.set()
+        self._pool.shutdown(wait=True)
 
 
 @dataclass
@@ -95,28 +171,47 @@ class Writing:
         """Write the changes and all the run's records in one transaction."""
         now = utc_now()
         planning = self.planning
+        staging: Staging | None = None
         aside = ThreadPoolExecutor(1, thread_name_prefix="aside")
-        with columnar_transaction(columnar) as cursor, aside:
-            # Changes logged since the run started are nobody's but its own
-            # when the counter has not moved by the time it writes.
-            alone = snapshot.change_counter(cursor) == planning.shared.change_counter
-            if not planning.bulk:
-                cursor.execute(f"PRAGMA cache_size = -{writer.SCATTERED_CACHE_KIB}")
-            indexing = writer.indexes_rebuilt(cursor) if planning.bulk else None
-            with indexing or nullcontext():
-                rows, checksums = self._write_partitions(cursor, now, aside)
-            snapshot.tidy(cursor, planning.ranges, planning.shared.snapshots)
-            self.report.rows = dict(rows)
-            counter = snapshot.change_counter(cursor) if alone else None
-            self._record(cursor, now, *checksums, counter)
+        try:
+            with columnar_transaction(columnar) as cursor, aside:
+                # Changes logged since the run started are nobody's but its own
+                # when the counter has not moved by the time it writes.
+                alone = (
+                    snapshot.change_counter(cursor) == planning.shared.change_counter
+                )
+                if not planning.bulk:
+                    cursor.execute(f"PRAGMA cache_size = -{writer.SCATTERED_CACHE_KIB}")
+                elif len(planning.ranges) > 1:
+                    path = planning.shelf.folder / "staged.sqlite3"
+                    staging = Staging(path, *definition(cursor))
+                indexing = writer.indexes_rebuilt(cursor) if planning.bulk else None
+                with indexing or nullcontext():
+                    rows, checksums = self._write_partitions(
+                        cursor, now, aside, staging
+                    )
+                snapshot.tidy(cursor, planning.ranges, planning.shared.snapshots)
+                self.report.rows = dict(rows)
+                counter = snapshot.change_counter(cursor) if alone else None
+                self._record(cursor, now, *checksums, counter)
+        finally:
+            if staging is not None:
+                staging.detach(columnar)
 
     def _write_partitions(
-        self, cursor: Any, now: str, aside: ThreadPoolExecutor
+        self,
+        cursor: Any,
+        now: str,
+        aside: ThreadPoolExecutor,
+        staging: Staging | None,
     ) -> tuple[Counter[str], tuple[np.uint64, np.uint64]]:
         """Write each partition's changes; return the row counts and checksums.
 
         While SQLite writes one partition (without the GIL), the next one is
-        made ready `aside`: at millions of new rows that takes seconds.
+        made ready `aside`: at millions of new rows that takes seconds. With
+        `staging`, the later partitions' new rows are inserted there by a
+        second writer meanwhile, and copied in once the earlier ones are
+        written.
         """
         rows: Counter[str] = Counter(
             inserted=0, updated=0, deleted=0, unchanged=0, conflicts=0
@@ -131,35 +226,58 @@ class Writing:
         checksum = audit.ScheduleChecksum(planning.shared.kinds)
         # Nobody else writes while the transaction is open: the new rows of
         # partition after partition take the ids that follow.
-        first_id = writer.next_id(cursor)
-        ahead = aside.submit(self._ready, 0, first_id, checksum, stamps)
-        for number, ids in enumerate(planning.ranges):
-            ready = ahead.result()
-            if number + 1 < len(planning.ranges):
-                first_id += len(ready.new)
-                ahead = aside.submit(
-                    self._ready, number + 1, first_id, checksum, stamps
+        firsts = np.cumsum([writer.next_id(cursor), *planning.inserts]).tolist()
+
+        def ready(number: int) -> ReadyPartition:
+            return self._ready(number, firsts[number], checksum, stamps)
+
+        count = len(planning.ranges)
+        direct = count if staging is None else _direct_partitions(planning.inserts)
+        stager = (
+            Stager(staging, ready, range(direct, count), writer.stamps(**stamps))
+            if staging is not None
+            else None
+        )
+        staged: dict[int, Kept] = {}
+        try:
+            ahead = aside.submit(ready, 0)
+            for number, ids in enumerate(planning.ranges):
+                if number < direct:
+                    made = ahead.result()
+                    if number + 1 < direct:
+                        ahead = aside.submit(ready, number + 1)
+                else:
+                    if stager is not None and number == direct:
+                        with snapshot.unlogged(cursor):
+                            copied, staged = stager.copy_into(cursor)
+                        rows["inserted"] += copied
+                    changes, vocabulary, _ = self._settled(number, checksum)
+                    made = ReadyPartition(
+                        changes, vocabulary, NOTHING_NEW, staged[number]
+                    )
+                changes = made.changes
+                was, will = changes.checksums
+                with np.errstate(over="ignore"):
+                    before, after = before + was, after + will
+                written = writer.write(
+                    cursor,
+                    changes,
+                    made.vocabulary,
+                    **stamps,
+                    new=made.new,
+                    inserting=snapshot.unlogged(cursor) if planning.bulk else None,
                 )
-            changes = ready.changes
-            was, will = changes.checksums
-            with np.errstate(over="ignore"):
-                before, after = before + was, after + will
-            written = writer.write(
-                cursor,
-                changes,
-                ready.vocabulary,
-                **stamps,
-                new=ready.new,
-                inserting=snapshot.unlogged(cursor) if planning.bulk else None,
-            )
-            self._store_snapshot(cursor, ids, ready.snapshot, ready.new, ready.added)
-            rows["inserted"] += written.inserted
-            rows["updated"] += written.updated
-            rows["deleted"] += written.deleted
-            rows["unchanged"] += changes.unchanged
-            rows["conflicts"] += written.conflicts
-            del ready, changes
-            release_freed_memory()
+                self._store_snapshot(cursor, ids, made.kept)
+                rows["inserted"] += written.inserted
+                rows["updated"] += written.updated
+                rows["deleted"] += written.deleted
+                rows["unchanged"] += changes.unchanged
+                rows["conflicts"] += written.conflicts
+                del made, changes
+                release_freed_memory()
+        finally:
+            if stager is not None:
+                stager.close()
         return rows, (before, after)
 
     def _ready(
@@ -173,38 +291,38 @@ class Writing:
         `first_id`."""
         changes, vocabulary, part = self._settled(number, checksum)
         new = writer.new_rows(changes.inserts, vocabulary, first_id=first_id, **stamps)
-        added = snapshot.as_read(new) if self.planning.bulk else None
-        return ReadyPartition(changes, vocabulary, part.snapshot, new, added)
+        kept = self._kept(self.planning.ranges[number], part.snapshot, new)
+        return ReadyPartition(changes, vocabulary, new, kept)
 
-    def _store_snapshot(
-        self,
-        cursor: Any,
-        ids: ContactRange,
-        read: snapshot.Encoded | None,
-        new_rows: pa.Table,
-        added: pa.Table | None,
-    ) -> None:
-        """Write a partition's snapshot where the run read its rows in full, or
-        many changed since, or it inserted rows unlogged (a bulk write):
-        `added` then says how the snapshot holds them."""
-        catalog = self.planning.shared.snapshots
-        if not catalog.signature:
-            return  # changes are not being logged: a snapshot would go stale
-        if not self.planning.bulk:
-            if read is not None and ids in self.planning.stale_snapshots:
-                snapshot.store(cursor, ids, read, catalog)
-            return
+    def _kept(
+        self, ids: ContactRange, read: snapshot.Encoded | None, new: pa.Table
+    ) -> Kept:
+        """Return what a partition's write does to its snapshot: it is written
+        where the run read the rows in full, or many changed since, or it
+        inserts rows unlogged (a bulk write), which the snapshot then holds
+        as the reader will read them, or which are logged instead."""
+        planning = self.planning
+        if not planning.shared.snapshots.signature:
+            return Kept(None, None)  # changes are not being logged: it would go stale
+        if not planning.bulk:
+            stale = read is not None and ids in planning.stale_snapshots
+            return Kept(read if stale else None, None)
         rows = snapshot.decode(read.data) if read is not None else None
-        if added is not None and rows is not None:
+        added = snapshot.as_read(new) if rows is not None else None
+        if rows is not None and added is not None:
             held = reader.by_id(pa.concat_tables([rows, added]))
-            snapshot.store(cursor, ids, snapshot.encode(held), catalog)
-            return
-        if len(new_rows):
-            # Rows the snapshot cannot hold as read are logged instead.
-            found = new_rows.column("id").to_numpy()
-            snapshot.log_rows(cursor, int(found.min()), int(found.max()))
-        if read is not None:
-            snapshot.store(cursor, ids, read, catalog)
+            return Kept(snapshot.encode(held), None)
+        found = new.column("id").to_numpy() if len(new) else None
+        span = None if found is None else (int(found.min()), int(found.max()))
+        return Kept(read, span)
+
+    def _store_snapshot(self, cursor: Any, ids: ContactRange, kept: Kept) -> None:
+        """Do to a partition's snapshot what `kept` says (after its new rows
+        are written)."""
+        if kept.logged is not None:
+            snapshot.log_rows(cursor, *kept.logged)
+        if kept.snapshot is not None:
+            snapshot.store(cursor, ids, kept.snapshot, self.planning.shared.snapshots)
 
     def _record(
         self,
