@@ -19,6 +19,8 @@ from email_scheduler import passes
 from email_scheduler.config import Settings
 from email_scheduler.generate import generate_org
 from email_scheduler.run import run
+from email_scheduler.store import reader
+from email_scheduler.store.database import connect_columnar
 from helpers import CONTENT, connection, copy_org, planned_report, query, send_due
 
 CONTACTS = 900
@@ -173,3 +175,53 @@ def test_a_run_that_writes_removes_the_folders_killed_runs_left(
     run(org, SETTINGS, TODAY, partition_contacts=100)
     assert not left.exists()
     assert not list(tmp_path.glob(".org.sqlite3.*run-*"))
+
+
+@pytest.mark.parametrize(
+    ("table", "bad_ids"),
+    [
+        # The ids are the table's rowids: each range's contacts are counted.
+        ("CREATE TABLE contacts (id INTEGER PRIMARY KEY, email TEXT)", []),
+        # Any value may be an id: every id is read.
+        ("CREATE TABLE contacts (id INT, email TEXT)", ["abc", 2.5]),
+    ],
+)
+def test_partitions_are_kept_while_each_holds_half_to_twice_its_size(
+    tmp_path: Path, table: str, bad_ids: list[object]
+) -> None:
+    path = tmp_path / "org.sqlite3"
+    ids = list(range(10, 4001, 10))  # 400 contacts
+    with connection(path) as conn:
+        conn.execute(table)
+        conn.executemany("INSERT INTO contacts (id) VALUES (?)", [(i,) for i in ids])
+        conn.executemany(
+            "INSERT INTO contacts (id) VALUES (?)", [(i,) for i in bad_ids]
+        )
+        assert reader.rows_without_id(conn) == len(bad_ids)
+
+    def partitions(previous: list[tuple[int, int]] | None) -> list[tuple[int, int]]:
+        columnar = connect_columnar(path)
+        try:
+            return reader.partitions(columnar, 100, previous)
+        finally:
+            columnar.close()
+
+    first = partitions(None)
+    assert [last for _, last in first[:-1]] == [1009, 2009, 3009]
+    assert partitions(first) == first
+    with connection(path) as conn:
+        # 99 more contacts in the second range: 199, under twice its size.
+        more = [i for i in range(1011, 2009) if i % 10][:99]
+        conn.executemany("INSERT INTO contacts (id) VALUES (?)", [(i,) for i in more])
+    assert partitions(first) == first
+    with connection(path) as conn:
+        conn.execute("INSERT INTO contacts (id) VALUES (1999)")  # 200: still fits
+        conn.execute("INSERT INTO contacts (id) VALUES (1998)")  # 201: too many
+    grown = partitions(first)
+    assert len(grown) == 6
+    assert partitions(grown) == grown
+    with connection(path) as conn:
+        # The last range down to 49 contacts: too few.
+        conn.execute("DELETE FROM contacts WHERE id > 3490 AND id <= 4000")
+        assert reader.rows_without_id(conn) == len(bad_ids)
+    assert partitions(grown) != grown

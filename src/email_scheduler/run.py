@@ -182,22 +182,23 @@ def _run_passes(
     previous: audit.Completed | None,
 ) -> None:
     day = to_days(today)
-    with phase("read"), ThreadPoolExecutor(1, thread_name_prefix="ranges") as aside:
+    with phase("read"), ThreadPoolExecutor(2, thread_name_prefix="aside") as aside:
         lookback = settings.timing.followup_lookback_days
         schedule_columns = table_columns(sqlite, "email_schedules")
         snapshots = snapshot.Catalog.of(sqlite, schedule_columns)
         counter = 0 if report.dry_run else snapshot.change_counter(sqlite)
-        # Reading every contact id takes a while at millions of contacts: it
-        # is done aside, while the run reads what all partitions share.
+        # At millions of contacts the partitions and the engagement take a
+        # while to read: they are read aside, on connections of their own,
+        # while the run reads the rest of what all partitions share.
         found = aside.submit(_partitions, path, partition_contacts, snapshots.ranges)
+        since = (day - lookback) * SECONDS_PER_DAY
+        engaged = aside.submit(_engagement, path, since)
         shared = Shared(
             settings=settings,
             today=day,
             kinds=Kinds(),
             campaigns=read_campaigns(columnar, sqlite),
-            engagement=read_engagement(
-                columnar, sqlite, (day - lookback) * SECONDS_PER_DAY
-            ),
+            engagement=engaged.result(),
             contact_columns=reader.contact_columns(sqlite),
             schedule_columns=schedule_columns,
             snapshots=snapshots,
@@ -268,6 +269,18 @@ def _partitions(
     try:
         return reader.partitions(columnar, size, previous)
     finally:
+        columnar.close()
+
+
+def _engagement(path: Path, since: int) -> Engagement:
+    """Return the org's engagement from `since` on (see `read_engagement`),
+    read through connections of its own."""
+    columnar = connect_columnar(path)
+    sqlite = connect(path, read_only=True)
+    try:
+        return read_engagement(columnar, sqlite, since)
+    finally:
+        sqlite.close()
         columnar.close()
 
 
