@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,31 @@ class Stager:
 
 
 @dataclass
+class Tally:
+    """What the writing pass has written so far: row counts, and checksums of
+    email_schedules before and after (see `audit.ScheduleChecksum`)."""
+
+    rows: Counter[str] = field(
+        default_factory=lambda: Counter(
+            inserted=0, updated=0, deleted=0, unchanged=0, conflicts=0
+        )
+    )
+    before: np.uint64 = np.uint64(0)
+    after: np.uint64 = np.uint64(0)
+
+    def add(self, changes: writer.Settled, written: writer.Written) -> None:
+        """Add one partition's changes as written."""
+        was, will = changes.checksums
+        with np.errstate(over="ignore"):
+            self.before, self.after = self.before + was, self.after + will
+        self.rows["inserted"] += written.inserted
+        self.rows["updated"] += written.updated
+        self.rows["deleted"] += written.deleted
+        self.rows["unchanged"] += changes.unchanged
+        self.rows["conflicts"] += written.conflicts
+
+
+@dataclass
 class Writing:
     """The writing pass: each partition's changes, then the run's records."""
 
@@ -187,13 +212,11 @@ class Writing:
                     staging = Staging(path, *definition(cursor))
                 indexing = writer.indexes_rebuilt(cursor) if planning.bulk else None
                 with indexing or nullcontext():
-                    rows, checksums = self._write_partitions(
-                        cursor, now, aside, staging
-                    )
+                    tally = self._write_partitions(cursor, now, aside, staging)
                 snapshot.tidy(cursor, planning.ranges, planning.shared.snapshots)
-                self.report.rows = dict(rows)
+                self.report.rows = dict(tally.rows)
                 counter = snapshot.change_counter(cursor) if alone else None
-                self._record(cursor, now, *checksums, counter)
+                self._record(cursor, now, tally.before, tally.after, counter)
         finally:
             if staging is not None:
                 staging.detach(columnar)
@@ -204,8 +227,8 @@ class Writing:
         now: str,
         aside: ThreadPoolExecutor,
         staging: Staging | None,
-    ) -> tuple[Counter[str], tuple[np.uint64, np.uint64]]:
-        """Write each partition's changes; return the row counts and checksums.
+    ) -> Tally:
+        """Write each partition's changes; return what was written.
 
         While SQLite writes one partition (without the GIL), the next one is
         made ready `aside`: at millions of new rows that takes seconds. With
@@ -213,11 +236,7 @@ class Writing:
         second writer meanwhile, and copied in once the earlier ones are
         written.
         """
-        rows: Counter[str] = Counter(
-            inserted=0, updated=0, deleted=0, unchanged=0, conflicts=0
-        )
-        before = after = np.uint64(0)
-        planning = self.planning
+        planning, tally = self.planning, Tally()
         stamps = {
             "send_time": send_time(planning.shared.settings),
             "run_id": self.report.run_id,
@@ -233,52 +252,56 @@ class Writing:
 
         count = len(planning.ranges)
         direct = count if staging is None else _direct_partitions(planning.inserts)
-        stager = (
-            Stager(staging, ready, range(direct, count), writer.stamps(**stamps))
-            if staging is not None
-            else None
-        )
-        staged: dict[int, Kept] = {}
+        stager = None
+        if staging is not None:
+            stamped = writer.stamps(**stamps)
+            stager = Stager(staging, ready, range(direct, count), stamped)
         try:
             ahead = aside.submit(ready, 0)
-            for number, ids in enumerate(planning.ranges):
-                if number < direct:
-                    made = ahead.result()
-                    if number + 1 < direct:
-                        ahead = aside.submit(ready, number + 1)
-                else:
-                    if stager is not None and number == direct:
-                        with snapshot.unlogged(cursor):
-                            copied, staged = stager.copy_into(cursor)
-                        rows["inserted"] += copied
+            for number in range(direct):
+                made = ahead.result()
+                if number + 1 < direct:
+                    ahead = aside.submit(ready, number + 1)
+                self._write_partition(cursor, number, made, stamps, tally)
+                del made
+                release_freed_memory()
+            if stager is not None:
+                with snapshot.unlogged(cursor):
+                    copied, staged = stager.copy_into(cursor)
+                tally.rows["inserted"] += copied
+                for number in range(direct, count):
                     changes, vocabulary, _ = self._settled(number, checksum)
                     made = ReadyPartition(
                         changes, vocabulary, NOTHING_NEW, staged[number]
                     )
-                changes = made.changes
-                was, will = changes.checksums
-                with np.errstate(over="ignore"):
-                    before, after = before + was, after + will
-                written = writer.write(
-                    cursor,
-                    changes,
-                    made.vocabulary,
-                    **stamps,
-                    new=made.new,
-                    inserting=snapshot.unlogged(cursor) if planning.bulk else None,
-                )
-                self._store_snapshot(cursor, ids, made.kept)
-                rows["inserted"] += written.inserted
-                rows["updated"] += written.updated
-                rows["deleted"] += written.deleted
-                rows["unchanged"] += changes.unchanged
-                rows["conflicts"] += written.conflicts
-                del made, changes
-                release_freed_memory()
+                    self._write_partition(cursor, number, made, stamps, tally)
+                    del made
+                    release_freed_memory()
         finally:
             if stager is not None:
                 stager.close()
-        return rows, (before, after)
+        return tally
+
+    def _write_partition(
+        self,
+        cursor: Any,
+        number: int,
+        made: ReadyPartition,
+        stamps: dict[str, str],
+        tally: Tally,
+    ) -> None:
+        """Write one partition's changes, and add them to `tally`."""
+        bulk = self.planning.bulk
+        written = writer.write(
+            cursor,
+            made.changes,
+            made.vocabulary,
+            **stamps,
+            new=made.new,
+            inserting=snapshot.unlogged(cursor) if bulk else None,
+        )
+        self._store_snapshot(cursor, self.planning.ranges[number], made.kept)
+        tally.add(made.changes, written)
 
     def _ready(
         self,
