@@ -46,6 +46,13 @@ CONTENT = (
     "event_day",
 )
 
+HISTORY = (
+    "SELECT id, contact_id, email_type, scheduled_send_date, status "
+    "FROM email_schedules ORDER BY id"
+)
+"""The rows of email_schedules, in the columns a generated (legacy) table
+has before a run migrates it."""
+
 Row = dict[str, Any]
 
 

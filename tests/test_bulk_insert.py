@@ -20,7 +20,7 @@ from email_scheduler.generate import generate_org
 from email_scheduler.run import run
 from email_scheduler.store import staging, writer
 from email_scheduler.store.database import connect_columnar
-from helpers import CONTENT, copy_org, query, run_json, scalar
+from helpers import CONTENT, HISTORY, copy_org, query, run_json, scalar
 
 TODAY = dt.date(2026, 12, 3)
 INDEXES = (
@@ -150,12 +150,7 @@ def test_a_failing_second_writer_leaves_the_table_as_before(
     template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = copy_org(template, tmp_path / "org.sqlite3")
-    # The columns the generated (legacy) table has before the run migrates it.
-    history = (
-        "SELECT id, contact_id, email_type, scheduled_send_date, status "
-        "FROM email_schedules ORDER BY id"
-    )
-    before = query(path, history)
+    before = query(path, HISTORY)
     inserts = []
 
     def failing(self: staging.Staging, new: object, stamped: object) -> None:
@@ -168,6 +163,6 @@ def test_a_failing_second_writer_leaves_the_table_as_before(
         run(path, Settings(), TODAY, partition_contacts=PARTITION)
 
     assert len(inserts) == 1  # the second writer stopped at its first error
-    assert query(path, history) == before
+    assert query(path, HISTORY) == before
     assert query(path, "SELECT status FROM scheduler_checkpoints") == [("failed",)]
     assert list(tmp_path.glob(".org.sqlite3.run-*")) == []

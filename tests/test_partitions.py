@@ -21,7 +21,15 @@ from email_scheduler.generate import generate_org
 from email_scheduler.run import run
 from email_scheduler.store import reader
 from email_scheduler.store.database import connect_columnar
-from helpers import CONTENT, connection, copy_org, planned_report, query, send_due
+from helpers import (
+    CONTENT,
+    HISTORY,
+    connection,
+    copy_org,
+    planned_report,
+    query,
+    send_due,
+)
 
 CONTACTS = 900
 TODAY = dt.date(2026, 9, 1)
@@ -131,11 +139,7 @@ def test_a_partition_that_fails_stops_the_run_before_any_write(
     # Partitions are planned two at a time on threads of their own: an error
     # in one of them must end the run as any error does, with nothing written.
     org = copy_org(template, tmp_path / "org.sqlite3")
-    history = (
-        "SELECT id, contact_id, email_type, scheduled_send_date, status "
-        "FROM email_schedules ORDER BY id"
-    )
-    before = query(org, history)
+    before = query(org, HISTORY)
     assert before  # the sent history
     planned = 0
     original = passes.plan_emails
@@ -151,7 +155,7 @@ def test_a_partition_that_fails_stops_the_run_before_any_write(
     with pytest.raises(RuntimeError, match="planning failed"):
         run(org, SETTINGS, TODAY, partition_contacts=40)
     assert planned < CONTACTS // 40 + 1
-    assert query(org, history) == before
+    assert query(org, HISTORY) == before
     with connection(org) as conn:
         (status, error) = conn.execute(
             "SELECT status, error_message FROM scheduler_checkpoints"
