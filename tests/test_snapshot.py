@@ -13,6 +13,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -259,6 +260,24 @@ def test_rows_the_snapshot_cannot_hold_as_read_are_logged_instead(
     logged = scalar(org, "SELECT count(DISTINCT row_id) FROM email_schedule_changes")
     assert logged == first["rows"]["inserted"]
     assert assert_snapshots_agree(org) == CONTACTS // PARTITION
+
+
+@pytest.mark.parametrize(
+    ("ids", "dropped", "kept"),
+    [
+        ([1, 3, 5, 7], [3, 7], [1, 5]),
+        ([1, 3, 5, 7], [0, 2, 8], [1, 3, 5, 7]),  # none of them there
+        ([1, 3, 5, 7], [], [1, 3, 5, 7]),
+        ([], [4], []),
+        ([7, 1, 5, 3], [3, 7], [1, 5]),  # not in id order
+    ],
+)
+def test_rows_logged_since_are_dropped_from_a_snapshot(
+    ids: list[int], dropped: list[int], kept: list[int]
+) -> None:
+    found = np.array(ids, dtype=np.int64)
+    keep = snapshot._without(found, np.array(dropped, dtype=np.int64))
+    assert sorted(found[keep].tolist()) == kept
 
 
 def test_a_parent_read_apart_by_python_and_sqlite_is_not_guessed() -> None:
