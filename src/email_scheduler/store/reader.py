@@ -104,8 +104,8 @@ ROWID_PLAN = "EXPLAIN QUERY PLAN SELECT id FROM contacts WHERE id = 1"
 
 def _ids_are_rowids(plan: list[str]) -> bool:
     """Return whether contacts.id is the table's rowid (an INTEGER PRIMARY
-    KEY), going by `ROWID_PLAN`'s lines: every id is then an integer, and a
-    range of ids is counted without reading the table."""
+    KEY), going by `ROWID_PLAN`'s lines: every id is then an integer, and
+    SQLite counts a range of ids by its key alone."""
     return any("USING INTEGER PRIMARY KEY" in line for line in plan)
 
 

@@ -58,18 +58,23 @@ class Staging:
         self.path = path
         self._connection = adbc.connect(str(path), autocommit=True)
         self._attached = False
-        with self._connection.cursor() as cursor:
-            for pragma in (
-                "journal_mode = OFF",
-                "synchronous = OFF",
-                f"encoding = '{encoding}'",
-            ):
-                cursor.execute(f"PRAGMA {pragma}")
-                cursor.fetchall()
-            # The staged rows come with their ids: the AUTOINCREMENT counter,
-            # whose upkeep costs a third of each insert, is the org table's.
-            cursor.execute(re.sub(r"\s+AUTOINCREMENT\b", "", table, flags=re.I))
-            cursor.execute("BEGIN")
+        try:
+            with self._connection.cursor() as cursor:
+                for pragma in (
+                    "journal_mode = OFF",
+                    "synchronous = OFF",
+                    f"encoding = '{encoding}'",
+                ):
+                    cursor.execute(f"PRAGMA {pragma}")
+                    cursor.fetchall()
+                # The staged rows come with their ids: the AUTOINCREMENT
+                # counter, whose upkeep costs a third of each insert, is the
+                # org table's.
+                cursor.execute(re.sub(r"\s+AUTOINCREMENT\b", "", table, flags=re.I))
+                cursor.execute("BEGIN")
+        except BaseException:
+            self._connection.close()
+            raise
 
     def insert(self, new: pa.Table, stamped: dict[str, str]) -> None:
         """Insert new rows (see `writer.insert_rows`) into the staging database."""
