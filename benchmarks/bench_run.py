@@ -89,10 +89,24 @@ def measure(
     }
 
 
+def _count_up(steps: int) -> int:
+    total = 0
+    for step in range(steps):
+        total += step
+    return total
+
+
 def machine(folder: Path) -> dict[str, Any]:
-    """Return what the machine is and two reference figures of its speed:
-    one core's time to sort 10 million integers, and how fast `folder`'s
-    file system takes 1 GiB written in 4 KiB pages, as SQLite writes."""
+    """Return what the machine is and reference figures of its speed: one
+    core's time to sort 10 million integers and to run a 10-million-step
+    Python loop, the time to take 1 GiB of fresh memory, and how fast
+    `folder`'s file system takes 1 GiB written in 4 KiB pages, as SQLite
+    writes.
+
+    Machines of the same nominal size can sort alike and still run a
+    scheduler run's mix of interpreter, memory and SQLite work at half the
+    speed (a VM whose host hands out memory page by page, say): the loop
+    and the fresh memory tell those apart."""
     model = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
@@ -104,6 +118,13 @@ def machine(folder: Path) -> dict[str, Any]:
     started = time.perf_counter()
     np.sort(numbers)
     sort_s = time.perf_counter() - started
+    started = time.perf_counter()
+    _count_up(10_000_000)
+    loop_s = time.perf_counter() - started
+    started = time.perf_counter()
+    fresh = np.ones(1 << 27)  # 1 GiB
+    fresh_s = time.perf_counter() - started
+    del fresh
     page, pages = b"\0" * 4096, 1 << 18
     scratch = folder / "write-speed.tmp"
     started = time.perf_counter()
@@ -116,6 +137,8 @@ def machine(folder: Path) -> dict[str, Any]:
         "cpu": model,
         "cores": os.cpu_count(),
         "sort_10m_s": round(sort_s, 3),
+        "loop_10m_s": round(loop_s, 3),
+        "fresh_gib_s": round(fresh_s, 3),
         "page_writes_mb_s": round(len(page) * pages / write_s / 1e6),
     }
 
@@ -163,7 +186,9 @@ def table(host: dict[str, Any], results: dict[int, dict[str, Any]]) -> str:
     """Return the figures as a plain-text table."""
     lines = [
         f"machine: {host['cpu']}, {host['cores']} cores; sorting 10M integers "
-        f"{host['sort_10m_s']:.2f} s; 4 KiB page writes "
+        f"{host['sort_10m_s']:.2f} s; a 10M-step Python loop "
+        f"{host['loop_10m_s']:.2f} s; 1 GiB of fresh memory "
+        f"{host['fresh_gib_s']:.2f} s; 4 KiB page writes "
         f"{host['page_writes_mb_s']} MB/s",
         f"{'contacts':>10} {'step':<10} {'wall s':>8} {'peak MB':>8} "
         f"{'written':>9} {'emails':>10}  phases (s)",

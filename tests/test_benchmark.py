@@ -40,5 +40,7 @@ def test_benchmark_runs_on_a_small_org(tmp_path: Path) -> None:
     host = results["machine"]
     assert host["cores"] >= 1
     assert host["sort_10m_s"] > 0
+    assert host["loop_10m_s"] > 0
+    assert host["fresh_gib_s"] > 0
     assert host["page_writes_mb_s"] > 0
     assert host["cpu"] in done.stdout
