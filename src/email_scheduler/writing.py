@@ -58,6 +58,9 @@ class ReadyPartition:
 NOTHING_NEW = pa.table({})
 """The rows a partition whose new rows are staged inserts itself."""
 
+UNKEPT = Kept(None, None)
+"""A write that leaves its partition's snapshot alone."""
+
 DIRECT_SHARE = 0.5
 """The share of a bulk write's new rows the run's connection inserts itself,
 in the first partitions; the rest are staged (see `store.staging`)."""
@@ -266,17 +269,20 @@ class Writing:
                 del made
                 release_freed_memory()
             if stager is not None:
-                with snapshot.unlogged(cursor):
-                    copied, staged = stager.copy_into(cursor)
-                tally.rows["inserted"] += copied
+                # The staged partitions' other changes are written while the
+                # second writer finishes; their new rows come with the copy,
+                # and their snapshots after it.
                 for number in range(direct, count):
                     changes, vocabulary, _ = self._settled(number, checksum)
-                    made = ReadyPartition(
-                        changes, vocabulary, NOTHING_NEW, staged[number]
-                    )
+                    made = ReadyPartition(changes, vocabulary, NOTHING_NEW, UNKEPT)
                     self._write_partition(cursor, number, made, stamps, tally)
                     del made
                     release_freed_memory()
+                with snapshot.unlogged(cursor):
+                    copied, staged = stager.copy_into(cursor)
+                tally.rows["inserted"] += copied
+                for number, kept in staged.items():
+                    self._store_snapshot(cursor, planning.ranges[number], kept)
         finally:
             if stager is not None:
                 stager.close()
@@ -326,7 +332,7 @@ class Writing:
         as the reader will read them, or which are logged instead."""
         planning = self.planning
         if not planning.shared.snapshots.signature:
-            return Kept(None, None)  # changes are not being logged: it would go stale
+            return UNKEPT  # changes are not being logged: it would go stale
         if not planning.bulk:
             stale = read is not None and ids in planning.stale_snapshots
             return Kept(read if stale else None, None)
