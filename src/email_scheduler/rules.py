@@ -110,6 +110,16 @@ class RuleBook:
         index = state_index()
         self._state = [index.get(rule.state, -1) for rule in rules]
 
+    def in_dated_states(self, state: npt.NDArray[np.int16]) -> Mask:
+        """Return which contacts live in a state with a dated (birthday or
+        effective-date) rule: no other contact's date is ever in a dated window."""
+        codes = [
+            code
+            for code, rule in zip(self._state, self.rules, strict=True)
+            if rule.rule != "year_round"
+        ]
+        return np.isin(state, codes)
+
     def window(
         self, number: int, dates: BirthColumns, at: Ints, year: Ints
     ) -> tuple[Days, Days, Mask]:

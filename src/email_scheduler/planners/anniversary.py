@@ -27,7 +27,7 @@ from email_scheduler.config import Settings
 from email_scheduler.contacts import Contacts
 from email_scheduler.plan import NONE, Plan, Vocabulary
 from email_scheduler.planners.candidates import candidates
-from email_scheduler.rules import BirthColumns
+from email_scheduler.rules import BirthColumns, Mask
 
 BIRTHDAY = "birthday"
 EFFECTIVE_DATE = "effective_date"
@@ -50,7 +50,7 @@ class AnniversaryPlanner:
         self,
         contacts: Contacts,
         dates: BirthColumns,
-        eligible: np.ndarray,  # type: ignore[type-arg]
+        eligible: Mask,
         settings: Settings,
         vocabulary: Vocabulary,
         today: int,
@@ -64,19 +64,25 @@ class AnniversaryPlanner:
 
     # -- occurrences -------------------------------------------------------
 
-    def birthdays(self, *, past: bool = False) -> Occurrences:
-        """Return the planned (or past) birthday occurrence of each contact."""
+    def birthdays(
+        self, *, past: bool = False, among: Mask | None = None
+    ) -> Occurrences:
+        """Return the planned (or past) birthday occurrence of each contact
+        (of those `among`, if given)."""
         before = self.settings.timing.birthday_days_before
-        at = np.flatnonzero(self.eligible & (self.dates.birth_month > 0))
+        at = np.flatnonzero(self._among(among) & (self.dates.birth_month > 0))
         event = self._anniversaries(
             self.dates.birth_month[at], self.dates.birth_day[at], before, past
         )
         return Occurrences(at, event, event - before)
 
-    def effective_dates(self, *, past: bool = False) -> Occurrences:
-        """Return the planned (or past) effective-date occurrence of each policy."""
+    def effective_dates(
+        self, *, past: bool = False, among: Mask | None = None
+    ) -> Occurrences:
+        """Return the planned (or past) effective-date occurrence of each
+        policy (of those `among`, if given)."""
         before = self.settings.timing.effective_date_days_before
-        at = np.flatnonzero(self.eligible & (self.dates.effective_month > 0))
+        at = np.flatnonzero(self._among(among) & (self.dates.effective_month > 0))
         event = self._anniversaries(
             self.dates.effective_month[at], self.dates.effective_day[at], before, past
         )
@@ -86,9 +92,10 @@ class AnniversaryPlanner:
         old_enough &= months_elapsed(self.contacts.effective[at], ideal) >= threshold
         return Occurrences(at[old_enough], event[old_enough], ideal[old_enough])
 
-    def aeps(self, *, past: bool = False) -> Occurrences:
-        """Return the planned (or past) AEP occurrence of every eligible contact."""
-        at = np.flatnonzero(self.eligible)
+    def aeps(self, *, past: bool = False, among: Mask | None = None) -> Occurrences:
+        """Return the planned (or past) AEP occurrence of every eligible
+        contact (of those `among`, if given)."""
+        at = np.flatnonzero(self._among(among))
         year = self.aep_year(past=past)
         (send_month, send_day), (event_month, event_day) = (
             self.settings.aep.send_date,
@@ -97,6 +104,9 @@ class AnniversaryPlanner:
         event = _day(year, event_month, event_day)
         ideal = _day(year, send_month, send_day)
         return Occurrences(at, np.full(len(at), event), np.full(len(at), ideal))
+
+    def _among(self, among: Mask | None) -> Mask:
+        return self.eligible if among is None else self.eligible & among
 
     def aep_year(self, *, past: bool = False) -> int:
         """Return the year of the planned AEP (or of the latest one already due)."""

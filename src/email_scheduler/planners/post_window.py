@@ -84,10 +84,12 @@ def post_window_candidates(
             pack(part.contact_id[going], part.kind[going], part.event[going])
         )
     planned = np.sort(np.concatenate(going_keys))
+    # Only a contact in a state with a dated rule has a date in a dated window.
+    dated = rules.in_dated_states(contacts.state)
     past = {
-        "birthday": planner.birthdays(past=True),
-        "effective_date": planner.effective_dates(past=True),
-        "aep": planner.aeps(past=True),
+        "birthday": planner.birthdays(past=True, among=dated),
+        "effective_date": planner.effective_dates(past=True, among=dated),
+        "aep": planner.aeps(past=True, among=dated),
     }
     for email_type, occurrences in past.items():
         owed = _owed(occurrences, email_type, planned, contacts, existing, vocabulary)
