@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,7 @@ def utc_now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+@lru_cache(maxsize=1 << 16)
 def _reason_group(reason: str) -> str:
     """Return a reason without its window dates, for counting."""
     if reason.startswith("exclusion window:") and ".." in reason:
@@ -123,22 +125,20 @@ class Balancing:
 
     def add(self, context: Context, plan: Plan) -> slice:
         """Add one partition's; return where its outgoing emails sit."""
-        outgoing = plan.outgoing(self.contacts)
-        end = self.emails + len(outgoing)
+        end = self.emails + int(np.count_nonzero(~plan.skipped))
         if self.room is None or end > len(self.room):
-            self._reserve(outgoing, end)
+            self._reserve(end)
         assert self.room is not None
-        for f in fields(Outgoing):
-            getattr(self.room, f.name)[self.emails : end] = getattr(outgoing, f.name)
+        plan.outgoing_into(self.room.take(slice(self.emails, end)), self.contacts)
         contacts = context.inputs.contacts
         self.state.append(contacts.state)
         self.dates.append(context.dates.narrowed())
         self.committed.append(context.committed)
         self.contacts += len(contacts)
-        self.emails = end
-        return slice(self.emails - len(outgoing), self.emails)
+        start, self.emails = self.emails, end
+        return slice(start, end)
 
-    def _reserve(self, outgoing: Outgoing, end: int) -> None:
+    def _reserve(self, end: int) -> None:
         """Make room for twice the emails the partitions so far suggest.
 
         The whole org's emails are copied in as each partition is planned,
@@ -147,19 +147,17 @@ class Balancing:
         a page only once it is written), so reserving generously is free.
         """
         size = max(2 * end * self.partitions // (len(self.state) + 1), end)
-        room = {
-            f.name: np.empty(size, dtype=getattr(outgoing, f.name).dtype)
-            for f in fields(Outgoing)
-        }
+        room = Outgoing.empty(size)
         if self.room is not None:
-            for name, column in room.items():
-                column[: self.emails] = getattr(self.room, name)[: self.emails]
-        self.room = Outgoing(**room)
+            for f in fields(Outgoing):
+                column = getattr(room, f.name)
+                column[: self.emails] = getattr(self.room, f.name)[: self.emails]
+        self.room = room
 
     def _emails(self) -> Outgoing:
         """Return the outgoing emails of every partition."""
         if self.room is None:
-            return Outgoing(**{f.name: np.zeros(0, int) for f in fields(Outgoing)})
+            return Outgoing.empty(0)
         emails, self.room = self.room.take(slice(0, self.emails)), None
         return emails
 

@@ -179,25 +179,22 @@ class Plan:
             metadata=self.metadata[index].astype(np.int32),
         )
 
-    def outgoing(self, offset: int = 0) -> Outgoing:
-        """Return the emails that go out, as balancing sees them.
+    def outgoing_into(self, room: Outgoing, offset: int = 0) -> None:
+        """Write the emails that go out into `room`, which has a row for each,
+        as balancing sees them: in `room`'s narrower columns, with `offset`
+        added to the contact positions (for a partition of a run's contacts).
 
-        `offset` is added to the contact positions, for a partition of a
-        run's contacts. Columns are narrowed: a whole org's outgoing emails
-        are held at once.
+        Columns are written in place: copies of a partition's own on the
+        way took longer than the copy into the room.
         """
-        going = ~self.skipped
-        return Outgoing(
-            contact=(self.contact[going] + offset).astype(np.int32),
-            contact_id=self.contact_id[going],
-            kind=self.kind[going].astype(np.int16),
-            event=self.event[going],
-            send=self.send[going].astype(np.int32),
-            priority=self.priority[going].astype(np.int16),
-            kept=self.kept[going],
-            latest=self.latest[going].astype(np.int32),
-            respects_windows=self.respects_windows[going],
-        )
+        going = np.flatnonzero(~self.skipped)
+        for f in fields(Outgoing):
+            source, target = getattr(self, f.name), getattr(room, f.name)
+            if source.dtype == target.dtype:
+                np.take(source, going, out=target)
+            else:
+                target[:] = source[going]
+        np.add(room.contact, offset, out=room.contact)
 
     @staticmethod
     def concat(parts: list[Plan]) -> Plan:
@@ -278,6 +275,22 @@ class Outgoing:
 
     def __len__(self) -> int:
         return len(self.contact)
+
+    @staticmethod
+    def empty(size: int) -> Outgoing:
+        """Return room for `size` emails, in columns narrowed to hold a whole
+        org's emails at once (written by `Plan.outgoing_into`)."""
+        return Outgoing(
+            contact=np.empty(size, dtype=np.int32),
+            contact_id=np.empty(size, dtype=np.int64),
+            kind=np.empty(size, dtype=np.int16),
+            event=np.empty(size, dtype=np.int64),
+            send=np.empty(size, dtype=np.int32),
+            priority=np.empty(size, dtype=np.int16),
+            kept=np.empty(size, dtype=bool),
+            latest=np.empty(size, dtype=np.int32),
+            respects_windows=np.empty(size, dtype=bool),
+        )
 
     @property
     def skipped(self) -> npt.NDArray[np.bool_]:

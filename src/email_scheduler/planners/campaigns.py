@@ -451,7 +451,10 @@ def enrollment_statuses(
     settled = (existing.status != vocabulary.code(SKIPPED)) & np.isin(
         existing.kind, codes
     )
-    written = np.sort(pack(existing.contact_id, existing.kind, existing.event)[settled])
+    mine = np.flatnonzero(settled)
+    written = np.sort(
+        pack(existing.contact_id[mine], existing.kind[mine], existing.event[mine])
+    )
     decided = hit | ~contains(written, keys)
     changed = decided & (status != enrollments.status[rows])
     return enrollments.id[rows[changed]], status[changed].astype(np.int64)
