@@ -26,19 +26,16 @@ from hypothesis import strategies as st
 
 import oracle
 from email_scheduler.calendar import from_days, to_days
-from email_scheduler.campaigns import (
-    DATE_FIELDS,
-    INSTANCE_FIELDS,
-    check_ranges,
-    normalize,
-)
+from email_scheduler.campaigns import check_ranges, normalize
 from email_scheduler.config import Settings
 from email_scheduler.contacts import build_contacts
 from email_scheduler.errors import CampaignError
 from email_scheduler.pipeline import Inputs, build_plan
 from email_scheduler.plan import Plan, Vocabulary, empty_plan
 from email_scheduler.store.campaigns import (
+    DATE_FIELDS,
     ENROLLMENT_STATUSES,
+    INSTANCE_FIELDS,
     Campaigns,
     CampaignType,
 )

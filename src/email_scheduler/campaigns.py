@@ -33,6 +33,8 @@ from email_scheduler.errors import CampaignError
 from email_scheduler.store import schema
 from email_scheduler.store.campaigns import (
     ALL,
+    DATE_FIELDS,
+    INSTANCE_FIELDS,
     PENDING,
     CampaignType,
     instance_of,
@@ -41,21 +43,6 @@ from email_scheduler.store.campaigns import (
 )
 from email_scheduler.store.database import check_exists, connect, transaction
 
-INSTANCE_FIELDS = (
-    "instance_name",
-    "email_template",
-    "sms_template",
-    "active_start_date",
-    "active_end_date",
-    "spread_start_date",
-    "spread_end_date",
-    "target_states",
-    "target_carriers",
-    "metadata",
-)
-"""The columns of `campaign_instances` that `create` sets and `update` changes."""
-
-DATE_FIELDS = INSTANCE_FIELDS[3:7]
 REQUIRED_ON_CREATE = ("active_start_date", "active_end_date")
 """Fields a new instance must set; `update` may clear them (an open range)."""
 ENROLL_COLUMNS = ("contact_id", "trigger_date", "metadata")

@@ -233,7 +233,7 @@ def read_types(conn: sqlite3.Connection) -> dict[str, CampaignType]:
     return found
 
 
-_INSTANCE_TEXT = (
+INSTANCE_FIELDS = (
     "instance_name",
     "email_template",
     "sms_template",
@@ -245,6 +245,9 @@ _INSTANCE_TEXT = (
     "target_carriers",
     "metadata",
 )
+"""The columns of a campaign instance besides its id and campaign type: what
+`campaign create` sets and `campaign update` changes."""
+DATE_FIELDS = INSTANCE_FIELDS[3:7]
 
 
 def read_instances(conn: sqlite3.Connection) -> tuple[CampaignInstance, ...]:
@@ -255,13 +258,13 @@ def read_instances(conn: sqlite3.Connection) -> tuple[CampaignInstance, ...]:
     selected = ["id", "CAST(campaign_type AS TEXT)"]
     selected += [
         _select(present, name, f"CAST({name} AS TEXT)", "NULL")
-        for name in _INSTANCE_TEXT
+        for name in INSTANCE_FIELDS
     ]
     rows = conn.execute(
         f"SELECT {', '.join(selected)} FROM campaign_instances "
         "WHERE typeof(id) = 'integer' ORDER BY id"
     )
-    names = ("id", "campaign_type", *_INSTANCE_TEXT)
+    names = ("id", "campaign_type", *INSTANCE_FIELDS)
     return tuple(instance_of(dict(zip(names, row, strict=True))) for row in rows)
 
 
@@ -278,7 +281,7 @@ def instance_of(row: Mapping[str, Any]) -> CampaignInstance:
             problems.append(f"{column} {value!r} is not a date")
         return parsed
 
-    dates = [day(name) for name in _INSTANCE_TEXT[3:7]]
+    dates = [day(name) for name in DATE_FIELDS]
     if dates[2] and dates[3] and dates[3] < dates[2]:
         problems.append("spread_end_date is before spread_start_date")
     states = tuple(s.upper() for s in split_targets(row.get("target_states")))
