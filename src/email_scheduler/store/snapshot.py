@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from email_scheduler.calendar import Ints
+from email_scheduler.identity import contains
 from email_scheduler.store import reader, schema
 from email_scheduler.store.database import fetch_table
 from email_scheduler.store.reader import ContactRange
@@ -183,10 +184,8 @@ def _without(ids: Ints, dropped: Ints) -> npt.NDArray[np.bool_]:
     if np.any(ids[1:] <= ids[:-1]):  # not as a snapshot keeps them
         return np.isin(ids, dropped, invert=True)
     keep = np.ones(len(ids), dtype=bool)
-    at = np.searchsorted(ids, dropped)
-    found = at < len(ids)
-    found[found] = ids[at[found]] == dropped[found]
-    keep[at[found]] = False
+    held = dropped[contains(ids, dropped)]
+    keep[np.searchsorted(ids, held)] = False
     return keep
 
 
